@@ -1,0 +1,80 @@
+//go:build linux
+
+package broker
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkOpenat measures openat+close of an allowed file through the
+// broker (a worker loop, timed in the worker) against the same loop run
+// natively in this process, in the same run (design.md s8: only ratios
+// measured in one run count). Metrics: ns/op brokered, native-ns/op and
+// the ratio.
+func BenchmarkOpenat(b *testing.B) {
+	for _, c := range []struct {
+		name, path string // path: relative to the fixture, or to the worker's cwd ro/
+		native     string // the same file, relative to the fixture
+		threads    int
+	}{
+		{"fast", "ro/f", "ro/f", 2},
+		{"fast-1thread", "ro/f", "ro/f", 1},
+		{"symlink", "rw/abs", "rw/abs", 2},
+		{"relative", "f", "ro/f", 2},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			T := newFixture(b)
+			br, err := New(Options{Matcher: testMatcher(b, T, ""), Threads: c.threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := startWorker(b, br, workerOpts{dir: filepath.Join(T, "ro")})
+			path := c.path
+			if !strings.HasPrefix(path, "f") {
+				path = filepath.Join(T, c.path)
+			}
+			// Warm up, then time b.N iterations in the worker.
+			w.do("loop 100 %s", path)
+			b.ResetTimer()
+			got := w.do("loop %d %s", b.N, path)
+			b.StopTimer()
+			ns, err := strconv.ParseInt(strings.TrimPrefix(got, "ns="), 10, 64)
+			if err != nil {
+				b.Fatalf("loop: %s", got)
+			}
+			native := nativeOpenat(b, filepath.Join(T, c.native), b.N)
+			per := float64(ns) / float64(b.N)
+			b.ReportMetric(per, "ns/openat")
+			b.ReportMetric(native, "native-ns/openat")
+			b.ReportMetric(per/native, "ratio")
+			w.stop()
+			// Time inside the broker, RECV to reply: the rest of ns/openat
+			// is the round trip (wake-ups, scheduling).
+			for _, sc := range br.Metrics().Syscalls {
+				if sc.Name == "openat" {
+					b.ReportMetric(float64(sc.P50.Nanoseconds()), "broker-p50-ns")
+				}
+			}
+		})
+	}
+}
+
+func nativeOpenat(b *testing.B, path string, n int) float64 {
+	n = max(n, 1000)
+	start := time.Now()
+	for range n {
+		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(fmt.Errorf("native openat: %w", err))
+		}
+		unix.Close(fd)
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(n)
+}

@@ -1,0 +1,482 @@
+//go:build linux
+
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-025014a4/sandbox-exec/internal/sys"
+	"github.com/seed-025014a4/sandbox-exec/policy"
+)
+
+// ErrNotSupported is wrapped by errors that mean the kernel lacks a feature
+// the broker needs. It is [sys.ErrNotSupported].
+var ErrNotSupported = sys.ErrNotSupported
+
+// Options configure a [Broker]. The zero value of each field means its
+// default.
+type Options struct {
+	// Matcher decides every request. Required.
+	Matcher *policy.Matcher
+	// DenyErrno is the errno of denials, policy.DefaultErrno(); 0 means
+	// EACCES. It must be in [1, 4095].
+	DenyErrno int
+	// Audit, if set, is called with one Event per request after its reply,
+	// from the serving goroutines (so it must be safe for concurrent use
+	// and should be quick). Nil means no audit and no cost.
+	Audit func(Event)
+	// AuditDenialsOnly restricts Audit to denied requests.
+	AuditDenialsOnly bool
+	// Threads is the number of serving goroutines (each on its own locked
+	// OS thread) per listener; 0 means 2.
+	Threads int
+
+	// Uid and Gid are the worker's user and group: the serving threads set
+	// their fsuid and fsgid to them so that the kernel checks permissions
+	// as the worker (security.md R39). 0 means the broker's own fsuid and
+	// fsgid; a broker that is not root can only use its own.
+	Uid, Gid int
+	// Groups are the worker's supplementary groups. Nil means the broker's
+	// own; an empty, non-nil slice means none (needs CAP_SETGID).
+	Groups []int
+}
+
+// An Event records one decision.
+type Event struct {
+	Time     time.Time     // when the request was received
+	Pid      int           // calling thread id, in the broker's pid namespace
+	Syscall  string        // e.g. "openat"
+	Path     string        // the path as the worker sent it ("old -> new" for rename)
+	Resolved string        // the path the decision was taken on, as the matcher saw it
+	Right    policy.Right  // the rights asked of the matcher
+	Allowed  bool          // the policy allowed the request
+	Rule     string        // the deciding rule, "file:line", or "default"
+	Errno    int           // the errno returned to the worker, 0 for success
+	Latency  time.Duration // from receiving the notification to the reply
+}
+
+// A Broker answers the notifications of workers under one policy. It is
+// safe for concurrent use: Serve may run for many listeners at once.
+type Broker struct {
+	m         *policy.Matcher
+	denyErrno int
+	audit     func(Event)
+	denials   bool
+	threads   int
+	creds     creds
+	pid       int // the broker's own tgid
+	fds       fdLimit
+	metrics   metrics
+
+	// hookAfterRead, if set (tests only), runs after a request's memory was
+	// read and before it is checked with ID_VALID.
+	hookAfterRead func(tid int)
+}
+
+// New checks the options and the kernel and returns a Broker.
+//
+// It needs seccomp user notification with ADDFD and
+// SECCOMP_ADDFD_FLAG_SEND (Linux 5.14) and openat2 (5.6); without them it
+// returns an error wrapping [ErrNotSupported] (security.md R1).
+func New(opts Options) (*Broker, error) {
+	if opts.Matcher == nil {
+		return nil, errors.New("broker: Options.Matcher is nil")
+	}
+	deny := opts.DenyErrno
+	if deny == 0 {
+		deny = int(unix.EACCES)
+	}
+	if deny < 1 || deny > maxErrno {
+		return nil, fmt.Errorf("broker: DenyErrno %d out of range [1, %d]", opts.DenyErrno, maxErrno)
+	}
+	threads := opts.Threads
+	if threads == 0 {
+		threads = 2
+	}
+	if threads < 0 || threads > 64 {
+		return nil, fmt.Errorf("broker: Threads %d out of range [1, 64]", opts.Threads)
+	}
+	if _, err := sys.GetNotifSizes(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := probeOpenat2(); err != nil {
+		return nil, err
+	}
+	c, err := workerCreds(opts.Uid, opts.Gid, opts.Groups)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		m:         opts.Matcher,
+		denyErrno: deny,
+		audit:     opts.Audit,
+		denials:   opts.AuditDenialsOnly,
+		threads:   threads,
+		creds:     c,
+		pid:       os.Getpid(),
+	}
+	b.fds.init()
+	b.metrics.perSyscall = make([]syscallStats, len(syscallList)+1)
+	return b, nil
+}
+
+// probeOpenat2 checks that openat2 exists (R1).
+func probeOpenat2() error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("broker: %w", &sys.UnsupportedFeatureError{Name: "openat2", MinimumVersion: "5.6", Err: err})
+		}
+		return fmt.Errorf("broker: openat2 probe: %w", os.NewSyscallError("openat2", err))
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// server is the state of one Serve call: one listener.
+type server struct {
+	b    *Broker
+	fd   int // the listener
+	efd  int // eventfd: readable once Serve must stop
+	root int // O_PATH "/": the anchor of absolute paths
+	proc int // O_PATH "/proc"
+	task int // O_PATH "/proc/<broker pid>/task": the broker's own threads
+
+	// mu is the receiver role: only its holder polls the listener and
+	// issues RECV, so no goroutine ever blocks inside RECV (R8).
+	mu      sync.Mutex
+	stopped bool // under mu
+	hup     atomic.Bool
+
+	// raise is set once opening a worker's /proc/<tid> entry needed
+	// CAP_SYS_PTRACE (a worker with capabilities); see req.procOpen.
+	raise atomic.Bool
+}
+
+// Serve answers the notifications of listener until no task uses its
+// filter any more (POLLHUP) or ctx is done. It takes ownership of listener
+// and closes it before returning. It returns nil after POLLHUP, ctx.Err()
+// after cancellation, and an error if a serving thread could not be set up
+// or the listener failed.
+func (b *Broker) Serve(ctx context.Context, listener *os.File) (err error) {
+	if listener == nil {
+		return errors.New("broker: nil listener")
+	}
+	defer listener.Close()
+	s := &server{b: b, fd: int(listener.Fd()), efd: -1, root: -1, proc: -1, task: -1}
+	defer s.closeFds()
+	if err := s.openFds(); err != nil {
+		return err
+	}
+	// SYNC_WAKE_UP makes the kernel wake the broker on the worker's CPU
+	// (R28); without it (before 6.6) the broker is only slower.
+	if err := sys.SetSyncWakeup(s.fd); err != nil && !errors.Is(err, sys.ErrNotSupported) {
+		return fmt.Errorf("broker: listener: %w", os.NewSyscallError("ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)", err))
+	}
+
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.wake()
+		case <-done:
+		}
+	}()
+
+	errs := make(chan error, b.threads)
+	for range b.threads {
+		go func() { errs <- s.run() }()
+	}
+	for range b.threads {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	runtime.KeepAlive(listener)
+	if err != nil {
+		return err
+	}
+	if !s.hup.Load() && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (s *server) openFds() error {
+	var err error
+	s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("broker: %w", os.NewSyscallError("eventfd", err))
+	}
+	if s.root, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("broker: open /: %w", err)
+	}
+	if s.proc, err = unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("broker: open /proc: %w", err)
+	}
+	if s.task, err = unix.Openat(s.proc, itoa(s.b.pid)+"/task", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("broker: open /proc/%d/task: %w", s.b.pid, err)
+	}
+	return nil
+}
+
+func (s *server) closeFds() {
+	for _, fd := range []int{s.efd, s.root, s.proc, s.task} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// wake makes every serving goroutine return: the eventfd stays readable.
+func (s *server) wake() {
+	var one = [8]byte{1}
+	unix.Write(s.efd, one[:])
+}
+
+// stop ends the loop of every serving goroutine.
+func (s *server) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+// run is one serving goroutine. It locks its OS thread and never unlocks
+// it: the thread's credentials change, so it must exit with the goroutine
+// and never run other Go code.
+func (s *server) run() error {
+	runtime.LockOSThread()
+	caps, err := s.b.creds.apply()
+	if err != nil {
+		s.stop()
+		return fmt.Errorf("broker: serving thread: %w", err)
+	}
+	l, err := sys.NewListener(s.fd)
+	if err != nil {
+		s.stop()
+		return fmt.Errorf("broker: %w", err)
+	}
+	r := newReq(s, l)
+	r.caps = caps
+	for {
+		ok, err := s.receive(l, &r.n)
+		if !ok {
+			return err
+		}
+		r.serve()
+		if r.poisoned != nil {
+			return fmt.Errorf("broker: serving thread retired: %w", r.poisoned)
+		}
+	}
+}
+
+// maxRecvEinval bounds consecutive EINVAL answers to RECV (a dirty buffer,
+// R7) before the listener is given up.
+const maxRecvEinval = 16
+
+// receive waits for the next notification while holding the receiver role.
+// It returns false when the loop must end: POLLHUP (nil error), a wake-up,
+// or a listener error.
+func (s *server) receive(l *sys.Listener, n *sys.Notif) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	einval := 0
+	for !s.stopped {
+		fds := [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.efd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds[:], -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			s.stopped = true
+			return false, fmt.Errorf("broker: %w", os.NewSyscallError("poll", err))
+		}
+		if fds[1].Revents != 0 {
+			s.stopped = true
+			return false, nil
+		}
+		ev := fds[0].Revents
+		switch {
+		case ev&unix.POLLNVAL != 0:
+			s.stopped = true
+			return false, errors.New("broker: listener fd is not open")
+		case ev&unix.POLLIN != 0:
+			// poll said readable and we are the only receiver, so RECV
+			// returns at once: with the notification, or ENOENT if its
+			// task was killed in between (R9).
+			err := l.Recv(n)
+			switch {
+			case err == nil:
+				return true, nil
+			case errors.Is(err, unix.ENOENT):
+				s.b.metrics.dropped.Add(1)
+			case errors.Is(err, unix.EINVAL) && einval < maxRecvEinval:
+				einval++
+			default:
+				s.stopped = true
+				return false, fmt.Errorf("broker: %w", os.NewSyscallError("ioctl(SECCOMP_IOCTL_NOTIF_RECV)", err))
+			}
+		case ev&(unix.POLLHUP|unix.POLLERR) != 0:
+			// No task uses the filter any more: the worker tree is gone.
+			s.stopped = true
+			s.hup.Store(true)
+			return false, nil
+		}
+	}
+	return false, nil
+}
+
+// creds are the credentials serving threads take.
+type creds struct {
+	uid, gid  int
+	groups    []int
+	setGroups bool
+	// keepPtrace keeps CAP_SYS_PTRACE effective: a worker with another
+	// real uid can only be read (process_vm_readv, pidfd_getfd: ptrace
+	// access with real credentials) with it. It grants no DAC override.
+	keepPtrace bool
+}
+
+// threadCaps are a serving thread's capability sets after setup.
+type threadCaps struct {
+	hdr  unix.CapUserHeader
+	data [2]unix.CapUserData
+	// canRaise: CAP_SYS_PTRACE is permitted, so the thread may make it
+	// effective for a moment (see req.procOpen).
+	canRaise bool
+}
+
+// raisePtrace makes CAP_SYS_PTRACE effective on the calling thread.
+func (tc *threadCaps) raisePtrace() error {
+	d := tc.data
+	d[0].Effective |= 1 << unix.CAP_SYS_PTRACE
+	return unix.Capset(&tc.hdr, &d[0])
+}
+
+// restore puts back the effective set of the setup.
+func (tc *threadCaps) restore() error {
+	d := tc.data
+	return unix.Capset(&tc.hdr, &d[0])
+}
+
+func workerCreds(uid, gid int, groups []int) (creds, error) {
+	c := creds{uid: uid, gid: gid}
+	if uid == 0 {
+		c.uid = unix.Getuid()
+		if fsuid, err := unix.SetfsuidRetUid(-1); err == nil {
+			c.uid = fsuid
+		}
+	}
+	if gid == 0 {
+		c.gid = unix.Getgid()
+		if fsgid, err := unix.SetfsgidRetGid(-1); err == nil {
+			c.gid = fsgid
+		}
+	}
+	if uid < 0 || gid < 0 {
+		return c, fmt.Errorf("broker: invalid worker uid %d or gid %d", uid, gid)
+	}
+	c.keepPtrace = c.uid != unix.Getuid()
+	if groups != nil {
+		own, err := unix.Getgroups()
+		if err != nil {
+			return c, fmt.Errorf("broker: %w", os.NewSyscallError("getgroups", err))
+		}
+		a, b := slices.Clone(groups), slices.Clone(own)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !slices.Equal(a, b) {
+			c.groups, c.setGroups = slices.Clone(groups), true
+		}
+	}
+	return c, nil
+}
+
+// apply gives the calling thread the worker's credentials for file access.
+//
+// Preconditions: the goroutine is locked to its thread and never unlocks
+// it; every call here is thread-scoped (raw system calls, not the
+// all-threads wrappers of package syscall).
+func (c *creds) apply() (threadCaps, error) {
+	var tc threadCaps
+	// A private fs_struct makes umask (and cwd) thread-local: created
+	// files then get exactly the mode the broker computes from the
+	// worker's umask.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return tc, os.NewSyscallError("unshare(CLONE_FS)", err)
+	}
+	unix.Umask(0)
+	if c.setGroups {
+		// x/sys/unix's Setgroups is the raw, per-thread system call.
+		if err := unix.Setgroups(c.groups); err != nil {
+			return tc, os.NewSyscallError("setgroups", err)
+		}
+	}
+	if _, err := unix.SetfsgidRetGid(c.gid); err != nil {
+		return tc, os.NewSyscallError("setfsgid", err)
+	}
+	if got, _ := unix.SetfsgidRetGid(-1); got != c.gid {
+		return tc, fmt.Errorf("setfsgid(%d): fsgid is %d", c.gid, got)
+	}
+	if _, err := unix.SetfsuidRetUid(c.uid); err != nil {
+		return tc, os.NewSyscallError("setfsuid", err)
+	}
+	if got, _ := unix.SetfsuidRetUid(-1); got != c.uid {
+		return tc, fmt.Errorf("setfsuid(%d): fsuid is %d", c.uid, got)
+	}
+	// No effective capabilities: no CAP_DAC_OVERRIDE, CAP_FOWNER, ... so a
+	// root broker cannot open what the worker may not (P-42). The
+	// permitted set is kept; the thread never raises it again. The one
+	// exception is CAP_SYS_PTRACE for a worker of another uid (see creds).
+	tc.hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&tc.hdr, &tc.data[0]); err != nil {
+		return tc, os.NewSyscallError("capget", err)
+	}
+	tc.canRaise = tc.data[0].Permitted&(1<<unix.CAP_SYS_PTRACE) != 0
+	tc.data[0].Effective, tc.data[1].Effective = 0, 0
+	if c.keepPtrace {
+		tc.data[0].Effective = tc.data[0].Permitted & (1 << unix.CAP_SYS_PTRACE)
+	}
+	if err := tc.restore(); err != nil {
+		return tc, os.NewSyscallError("capset", err)
+	}
+	return tc, nil
+}
+
+// fdLimit bounds the fds all requests hold at once (R62), so that a flood
+// of requests turns into EMFILE replies instead of a broker out of fds.
+type fdLimit struct {
+	n   atomic.Int64
+	max int64
+}
+
+func (l *fdLimit) init() {
+	var rl unix.Rlimit
+	cur := int64(1024)
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < 1<<30 {
+		cur = int64(rl.Cur)
+	}
+	reserve := min(max(16, cur/4), 256)
+	l.max = max(cur-reserve, 8)
+}
+
+func (l *fdLimit) acquire() bool {
+	if l.n.Add(1) > l.max {
+		l.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *fdLimit) release() { l.n.Add(-1) }

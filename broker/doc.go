@@ -1,0 +1,88 @@
+// Package broker serves the seccomp user notifications of sandboxed workers:
+// it reads each trapped file system call from the worker, resolves its path
+// the way the kernel would for the worker, asks the policy's
+// [policy.Matcher] and then performs the call itself, installing file
+// descriptors with SECCOMP_IOCTL_NOTIF_ADDFD and SECCOMP_ADDFD_FLAG_SEND or
+// answering with the call's result. Denials return one configured errno
+// ([Options.DenyErrno], EACCES by default), the same for existing and
+// missing names; errors of allowed operations are the kernel's.
+//
+// # Serving
+//
+// [Broker.Serve] owns one listener fd (one worker tree) and serves it with
+// [Options.Threads] goroutines, each locked to its OS thread for life. Only
+// one of them at a time holds the receiver role: it polls the listener and
+// issues SECCOMP_IOCTL_NOTIF_RECV only after poll reported it readable, then
+// hands the role on and handles its request. So no goroutine is ever blocked
+// inside RECV: before Linux 6.11 a RECV issued after the last task of the
+// filter exited blocked forever (security.md R8). On 6.11 and later (checked
+// on 6.18) such a RECV returns ENOENT and POLLHUP arrives when the last task
+// exits, before it is reaped. POLLHUP without POLLIN ends Serve; so does the
+// cancellation of its context. The listener is registered with
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) where the kernel has it.
+//
+// Each serving thread unshares its fs_struct and sets umask 0 (so created
+// files get exactly the mode computed from the worker's umask), takes the
+// worker's fsuid, fsgid and supplementary groups and clears its effective
+// capabilities: the kernel checks DAC as the worker, also when the host runs
+// as root (R39). A thread whose credentials changed is never returned to the
+// Go scheduler: its goroutine never unlocks it, so it dies with it.
+//
+// # Requests
+//
+// For each notification the broker checks the architecture (ENOSYS if it is
+// not the native one) and the pid (0: deny), copies each string argument
+// once into its own memory (EFAULT and ENAMETOOLONG become the reply), and
+// checks SECCOMP_IOCTL_NOTIF_ID_VALID before using what it read and after
+// opening anything through /proc/<tid>. ENOENT from ID_VALID, ADDFD or SEND
+// means the target is gone: the request is dropped and its fds closed. Every
+// broker-side fd is counted against a limit derived from RLIMIT_NOFILE and
+// closed on every path; a panic in one request becomes an EIO reply.
+//
+// # Resolution
+//
+// Anchors are fds: "/" for absolute paths, /proc/<tid>/cwd for AT_FDCWD and
+// /proc/<tid>/fd/N for a dirfd (dirfds are 32-bit, as the kernel truncates
+// them), judged by their canonical path. /proc/self and /proc/thread-self
+// are rewritten to the worker's tgid and tid; /dev/fd/N, /dev/std*,
+// /proc/self/fd/N and the worker's own /proc/<tgid>/fd/N take the worker's
+// fd N and judge that object. Other magic links are never followed. The
+// matcher sees the worker's own /proc/<tgid>/ as /proc/self/, and anything
+// under the broker's own /proc/<pid>/ is denied.
+//
+// Fast path: a path without ".." is cleaned lexically and decided before any
+// file system call; if allowed it is opened with openat2 and
+// RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, so the object is exactly the
+// decided path. A symlink on the way (ELOOP) or a ".." sends the request to
+// the slow path: openat2 with RESOLVE_NO_MAGICLINKS lets the kernel resolve
+// it, and the decision is taken on the canonical path of the resulting fd.
+// If that resolution fails, a component walker finds where, and the kernel's
+// error is returned only if the policy lets the worker know about that
+// place; otherwise the request is denied.
+//
+// Objects are opened by reopening the checked O_PATH fd through
+// /proc/self/fd with the worker's flags plus O_NOCTTY and O_CLOEXEC (and
+// O_NONBLOCK, cleared again unless asked for), and the (st_dev, st_ino) of
+// both are compared. FIFOs and sockets are denied; devices need a rule
+// without wildcards. Creating calls resolve the parent and act on
+// (parent fd, name) with O_NOFOLLOW; a dangling symlink never creates
+// anything.
+//
+// # Emulated system calls
+//
+// open, creat, openat, openat2, stat, lstat, newfstatat, statx, access,
+// faccessat, faccessat2, readlink, readlinkat, chdir (the only call answered
+// with SECCOMP_USER_NOTIF_FLAG_CONTINUE, after checking the target is a
+// directory the worker may stat), mkdir, mkdirat, rmdir, unlink, unlinkat,
+// rename, renameat, renameat2, symlink, symlinkat, chmod, fchmodat,
+// fchmodat2, truncate, utimensat, utimes, utime, futimesat, statfs,
+// getxattr, lgetxattr, listxattr, llistxattr and inotify_add_watch, where
+// the architecture has them. link, linkat, mknod, mknodat, the chown family
+// and xattr writes are denied. Any other notified call gets ENOSYS.
+//
+// # Audit and metrics
+//
+// With [Options.Audit] set, every decision (or only denials) is reported as
+// an [Event]; without it nothing is built. [Broker.Metrics] returns per
+// system call counts and latency percentiles from lock-free histograms.
+package broker

@@ -1,0 +1,495 @@
+//go:build linux
+
+package broker
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-025014a4/sandbox-exec/internal/sys"
+	"github.com/seed-025014a4/sandbox-exec/policy"
+)
+
+// maxErrno is the largest errno a reply may carry (R21).
+const maxErrno = 4095
+
+// Codes that handlers return besides a positive errno.
+const (
+	codeOK   = 0
+	codeDeny = -1 // the policy denies: reply Options.DenyErrno
+	codeDrop = -2 // the target is gone: no reply
+)
+
+type resultKind uint8
+
+const (
+	resError    resultKind = iota // errno (or codeDeny) in code
+	resValue                      // emulated success: val
+	resFd                         // install fd with ADDFD|SEND
+	resContinue                   // SECCOMP_USER_NOTIF_FLAG_CONTINUE (chdir only)
+	resDrop                       // target gone: nothing to answer
+)
+
+// result is what a handler decided. Only the reply encoder turns it into a
+// response.
+type result struct {
+	kind    resultKind
+	code    int   // resError: errno > 0 or codeDeny
+	val     int64 // resValue
+	fd      int   // resFd: broker-side fd (owned by the request)
+	cloexec bool  // resFd: O_CLOEXEC for the worker's copy
+}
+
+func fail(code int) result {
+	if code == codeDrop {
+		return result{kind: resDrop}
+	}
+	return result{kind: resError, code: code}
+}
+
+func errnoResult(e unix.Errno) result { return result{kind: resError, code: int(e)} }
+func value(v int64) result            { return result{kind: resValue, val: v} }
+func denied() result                  { return result{kind: resError, code: codeDeny} }
+
+// encodeReply builds the one response the kernel gets for a request that is
+// not answered by ADDFD. Errors are negative errnos in [-4095, -1] with val
+// 0; a value is returned only as an emulated success and must not be
+// negative (libc would read it as an errno); anything else is a bug and
+// becomes the deny errno (R21, N-01).
+func encodeReply(id uint64, res result, denyErrno int) sys.NotifResp {
+	resp := sys.NotifResp{ID: id}
+	switch res.kind {
+	case resValue:
+		if res.val >= 0 {
+			resp.Val = res.val
+			return resp
+		}
+	case resContinue:
+		resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+		return resp
+	case resError:
+		if res.code >= 1 && res.code <= maxErrno {
+			resp.Error = -int32(res.code)
+			return resp
+		}
+	}
+	resp.Error = -int32(denyErrno)
+	return resp
+}
+
+// req is the state of one request; each serving goroutine reuses its own.
+type req struct {
+	s   *server
+	b   *Broker
+	l   *sys.Listener
+	n   sys.Notif
+	sc  *sysCall
+	tid int
+
+	tgid  int // from /proc/<tid>/status; 0 until needed
+	umask int // ditto; -1 until needed
+
+	fds      []int      // broker-side fds, closed when the request ends
+	caps     threadCaps // this thread's capabilities
+	poisoned error      // the thread's credentials are not as set up: stop serving
+
+	pathBuf  []byte // first path argument
+	pathBuf2 []byte // second path argument (rename, symlink)
+	buf      []byte // readlink results, /proc files
+
+	// For audit and metrics.
+	start    time.Time
+	path     string
+	resolved string
+	right    policy.Right
+	verdict  policy.Verdict
+	judged   bool
+	deny     bool
+}
+
+func newReq(s *server, l *sys.Listener) *req {
+	return &req{
+		s:        s,
+		b:        s.b,
+		l:        l,
+		pathBuf:  make([]byte, sys.PathMax),
+		pathBuf2: make([]byte, sys.PathMax),
+		buf:      make([]byte, sys.PathMax),
+		fds:      make([]int, 0, 8),
+	}
+}
+
+func (r *req) reset() {
+	r.sc = nil
+	r.tid = int(r.n.Pid)
+	r.tgid, r.umask = 0, -1
+	r.path, r.resolved = "", ""
+	r.right, r.verdict, r.judged, r.deny = 0, policy.Verdict{Rule: -1}, false, false
+}
+
+// serve handles the notification in r.n: decide, act, reply, record.
+func (r *req) serve() {
+	r.start = time.Now()
+	r.reset()
+	res := r.dispatch()
+	errno := r.reply(res)
+	r.closeAll()
+	lat := time.Since(r.start)
+	r.b.metrics.record(r.sc, res.kind == resDrop, r.deny, errno != 0, lat)
+	if r.b.audit != nil && res.kind != resDrop && (r.deny || !r.b.denials) {
+		r.emit(errno, lat)
+	}
+}
+
+// dispatch runs the handler; a panic becomes an EIO reply (R61).
+func (r *req) dispatch() (res result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.b.metrics.panics.Add(1)
+			res = errnoResult(unix.EIO)
+		}
+	}()
+	if r.n.Data.Arch != nativeArch {
+		return errnoResult(unix.ENOSYS) // R11
+	}
+	r.sc = lookupSyscall(r.n.Data.Nr)
+	if r.n.Pid == 0 {
+		return denied() // the caller is invisible to us (R10)
+	}
+	if r.sc == nil {
+		return errnoResult(unix.ENOSYS)
+	}
+	return r.sc.h(r)
+}
+
+// reply answers the kernel and returns the errno the worker sees.
+func (r *req) reply(res result) int {
+	switch res.kind {
+	case resDrop:
+		r.b.metrics.dropped.Add(1)
+		return 0
+	case resFd:
+		var flags uint32
+		if res.cloexec {
+			flags = unix.O_CLOEXEC
+		}
+		a := sys.NotifAddfd{ID: r.n.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(res.fd), NewfdFlags: flags}
+		_, err := r.l.Addfd(&a)
+		if err == nil {
+			return 0
+		}
+		var e unix.Errno
+		if errors.Is(err, unix.ENOENT) || !errors.As(err, &e) {
+			// Target gone (R9); the broker's copy is closed by closeAll.
+			r.b.metrics.dropped.Add(1)
+			return 0
+		}
+		// EMFILE at the worker's limit, an LSM refusal...: the thread is
+		// still waiting for an answer (R20).
+		res = errnoResult(e)
+	case resError:
+		if res.code == codeDeny {
+			r.deny = true
+		}
+	}
+	resp := encodeReply(r.n.ID, res, r.b.denyErrno)
+	if err := r.l.Send(&resp); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			r.b.metrics.sendErrors.Add(1)
+		}
+		r.b.metrics.dropped.Add(1)
+	}
+	return int(-resp.Error)
+}
+
+func (r *req) emit(errno int, lat time.Duration) {
+	ev := Event{
+		Time:     r.start,
+		Pid:      r.tid,
+		Path:     r.path,
+		Resolved: r.resolved,
+		Right:    r.right,
+		Allowed:  !r.deny,
+		Rule:     "default",
+		Errno:    errno,
+		Latency:  lat,
+	}
+	if r.sc != nil {
+		ev.Syscall = r.sc.name
+	} else {
+		ev.Syscall = "syscall_" + strconv.Itoa(int(r.n.Data.Nr))
+	}
+	if r.judged {
+		ev.Rule = r.b.m.Where(r.verdict)
+	}
+	r.b.audit(ev)
+}
+
+// arg returns argument i as the kernel passed it.
+func (r *req) arg(i int) uint64 { return r.n.Data.Args[i] }
+
+// validate checks that the notification is still pending: the thread did
+// not die, its tid was not recycled, no signal interrupted it (R13). It is
+// called after every read of the worker's memory and every open through
+// /proc/<tid>, before the result is used.
+func (r *req) validate() int {
+	if err := r.l.IDValid(r.n.ID); err != nil {
+		return codeDrop
+	}
+	return codeOK
+}
+
+// readPath copies the string at addr into buf once (R14, R15). The caller
+// validates before using it.
+func (r *req) readPath(addr uint64, buf []byte) (string, int) {
+	n, err := sys.ReadString(r.tid, addr, buf)
+	if err != nil {
+		return "", memErr(err)
+	}
+	if h := r.b.hookAfterRead; h != nil {
+		h(r.tid)
+	}
+	return string(buf[:n]), codeOK
+}
+
+// readMem copies len(buf) bytes at addr (open_how, times).
+func (r *req) readMem(addr uint64, buf []byte) int {
+	if addr == 0 {
+		return int(unix.EFAULT)
+	}
+	if _, err := sys.ReadMem(r.tid, addr, buf); err != nil {
+		return memErr(err)
+	}
+	if h := r.b.hookAfterRead; h != nil {
+		h(r.tid)
+	}
+	return codeOK
+}
+
+// memErr maps a failed read of worker memory to a reply code.
+func memErr(err error) int {
+	switch {
+	case errors.Is(err, unix.EFAULT):
+		return int(unix.EFAULT)
+	case errors.Is(err, unix.ENAMETOOLONG):
+		return int(unix.ENAMETOOLONG)
+	case errors.Is(err, unix.ESRCH):
+		return codeDrop // the process is gone
+	}
+	return codeDeny
+}
+
+// writeMem writes a result into the worker right after an ID_VALID (R23).
+func (r *req) writeMem(addr uint64, b []byte) int {
+	if c := r.validate(); c != codeOK {
+		return c
+	}
+	if err := sys.WriteMem(r.tid, addr, b); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return codeDrop
+		}
+		return int(unix.EFAULT)
+	}
+	return codeOK
+}
+
+// own registers a broker-side fd; it is closed when the request ends.
+func (r *req) own(fd int) { r.fds = append(r.fds, fd) }
+
+// acquire reserves room for one more broker fd (R62).
+func (r *req) acquire() bool { return r.b.fds.acquire() }
+
+// opened finishes an fd-creating call made after acquire.
+func (r *req) opened(fd int, err error) (int, error) {
+	if err != nil {
+		r.b.fds.release()
+		return -1, err
+	}
+	r.own(fd)
+	return fd, nil
+}
+
+// openat2 opens with openat2, retrying EINTR, and owns the result.
+func (r *req) openat2(dirfd int, path string, flags uint64, resolve uint64) (int, error) {
+	if !r.acquire() {
+		return -1, unix.EMFILE
+	}
+	how := unix.OpenHow{Flags: flags, Resolve: resolve}
+	return r.opened(sys.RetryValue(func() (int, error) { return unix.Openat2(dirfd, path, &how) }))
+}
+
+// openat opens with openat, retrying EINTR, and owns the result.
+func (r *req) openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	if !r.acquire() {
+		return -1, unix.EMFILE
+	}
+	return r.opened(sys.RetryValue(func() (int, error) { return unix.Openat(dirfd, path, flags, mode) }))
+}
+
+// procOpen opens path (such as "<tid>/cwd") under /proc for the broker's
+// own use: anchors and fds of the calling worker. The kernel lets a
+// thread open another task's fd and cwd links only if it holds every
+// capability the task has permitted, or CAP_SYS_PTRACE; a worker with
+// capabilities (root) thus needs CAP_SYS_PTRACE, which the serving thread
+// makes effective for this open only. Paths the worker asks for are never
+// opened with it.
+func (r *req) procOpen(path string, flags int) (int, error) {
+	raise := r.s.raise.Load() && r.caps.canRaise
+	if !raise {
+		fd, err := r.openat(r.s.proc, path, flags, 0)
+		if err == nil || !r.caps.canRaise || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
+			return fd, err
+		}
+	}
+	if err := r.caps.raisePtrace(); err != nil {
+		return -1, err
+	}
+	fd, err := r.openat(r.s.proc, path, flags, 0)
+	if rerr := r.caps.restore(); rerr != nil {
+		// A thread that cannot drop the capability must not serve again:
+		// run ends it after this request.
+		r.poisoned = os.NewSyscallError("capset", rerr)
+		return -1, unix.EPERM
+	}
+	if err == nil && !raise {
+		r.s.raise.Store(true)
+	}
+	return fd, err
+}
+
+// asSelf runs op on an object. For an object under the calling worker's
+// own /proc/<tgid> (matcher path /proc/self/... or /proc/thread-self/...)
+// a refusal is retried with CAP_SYS_PTRACE effective: the kernel lets a
+// process pass every ptrace access check on itself (readlink of
+// /proc/self/exe, open of /proc/self/environ ...), which the broker, a
+// different process, only passes with that capability. Nothing else ever
+// runs with it.
+func (r *req) asSelf(o *object, op func() error) error {
+	err := op()
+	if err == nil || !o.self() || !r.caps.canRaise || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
+		return err
+	}
+	if rerr := r.caps.raisePtrace(); rerr != nil {
+		return err
+	}
+	err = op()
+	if rerr := r.caps.restore(); rerr != nil {
+		r.poisoned = os.NewSyscallError("capset", rerr)
+		return unix.EPERM
+	}
+	return err
+}
+
+// closeFd closes one owned fd before the request ends.
+func (r *req) closeFd(fd int) {
+	for i, f := range r.fds {
+		if f == fd {
+			r.fds = append(r.fds[:i], r.fds[i+1:]...)
+			unix.Close(fd)
+			r.b.fds.release()
+			return
+		}
+	}
+}
+
+// closeAll closes every fd the request still owns (R18, R62).
+func (r *req) closeAll() {
+	for _, fd := range r.fds {
+		unix.Close(fd)
+		r.b.fds.release()
+	}
+	r.fds = r.fds[:0]
+}
+
+// errCode turns a system call error into a reply code.
+func errCode(err error) int {
+	var e unix.Errno
+	if errors.As(err, &e) && e != 0 && int(e) <= maxErrno {
+		return int(e)
+	}
+	return int(unix.EIO)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// procPath is "/proc/self/fd/N" for a broker fd: the way to reach the
+// object behind an O_PATH fd without naming it again.
+func procFdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// status reads Tgid and Umask of the calling thread from
+// /proc/<tid>/status, then validates the notification (the tid may have
+// been recycled while we read).
+func (r *req) status() int {
+	if r.tgid != 0 {
+		return codeOK
+	}
+	if !r.acquire() {
+		return int(unix.EMFILE)
+	}
+	fd, err := r.opened(unix.Openat(r.s.proc, itoa(r.tid)+"/status", unix.O_RDONLY|unix.O_CLOEXEC, 0))
+	if err != nil {
+		if c := r.validate(); c != codeOK {
+			return c
+		}
+		return errCode(err)
+	}
+	n, err := sys.RetryValue(func() (int, error) { return unix.Pread(fd, r.buf[:1024], 0) })
+	r.closeFd(fd)
+	if err != nil {
+		return errCode(err)
+	}
+	if c := r.validate(); c != codeOK {
+		return c
+	}
+	tgid, umask, ok := parseStatus(r.buf[:n])
+	if !ok {
+		return int(unix.EIO)
+	}
+	r.tgid, r.umask = tgid, umask
+	return codeOK
+}
+
+// parseStatus extracts Tgid and Umask from /proc/<pid>/status.
+func parseStatus(b []byte) (tgid, umask int, ok bool) {
+	umask = 0o022 // kernels before 4.7 have no Umask line
+	for len(b) > 0 {
+		line := b
+		if i := indexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		switch {
+		case hasPrefixBytes(line, "Umask:\t"):
+			v, err := strconv.ParseUint(string(line[7:]), 8, 32)
+			if err != nil {
+				return 0, 0, false
+			}
+			umask = int(v)
+		case hasPrefixBytes(line, "Tgid:\t"):
+			v, err := strconv.Atoi(string(line[6:]))
+			if err != nil || v <= 0 {
+				return 0, 0, false
+			}
+			return v, umask, true
+		}
+	}
+	return 0, 0, false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasPrefixBytes(b []byte, p string) bool {
+	return len(b) >= len(p) && string(b[:len(p)]) == p
+}

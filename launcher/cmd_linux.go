@@ -1,0 +1,384 @@
+//go:build linux
+
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-025014a4/sandbox-exec/broker"
+	"github.com/seed-025014a4/sandbox-exec/ipc"
+	"github.com/seed-025014a4/sandbox-exec/policy"
+)
+
+// Cmd is a worker to be run under a policy. It is shaped like exec.Cmd:
+// set the fields, then Start and Wait, or Run. A Cmd cannot be reused.
+type Cmd struct {
+	// Policy decides what the worker may touch. Required.
+	Policy *policy.Policy
+
+	// Path is the program to run; without a slash it is looked up in the
+	// worker's PATH. Args holds the command line, Args[0] included.
+	Path string
+	Args []string
+
+	// Env is the host environment that the policy's `env` lines filter;
+	// nil means os.Environ(). The worker never sees more than the policy
+	// lets through.
+	Env []string
+
+	// Dir is the worker's working directory; empty means the host's.
+	Dir string
+
+	// Stdin, Stdout, Stderr and ExtraFiles are as in exec.Cmd: ExtraFiles[i]
+	// is fd 3+i in the worker. No other fd reaches the worker.
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	ExtraFiles []*os.File
+
+	// Audit, if set, is called for every brokered decision (only denials
+	// with AuditDenialsOnly), from the broker's goroutines.
+	Audit            func(Event)
+	AuditDenialsOnly bool
+
+	// BrokerThreads is the number of goroutines serving the worker's
+	// requests; 0 means the broker's default.
+	BrokerThreads int
+
+	// Cancel and WaitDelay are as in exec.Cmd for a Cmd made by
+	// CommandContext. The default Cancel kills the worker's whole tree.
+	Cancel    func() error
+	WaitDelay time.Duration
+
+	// Process and ProcessState are set by Start and Wait.
+	Process      *os.Process
+	ProcessState *os.ProcessState
+
+	ctx       context.Context
+	inner     *exec.Cmd
+	broker    *broker.Broker
+	report    *Report
+	release   chan struct{} // lets the Pdeathsig thread go after the worker exited
+	serveDone chan error
+	stopServe context.CancelFunc
+	waitOnce  sync.Once
+	waitErr   error
+	started   bool
+}
+
+// Command returns a Cmd that runs name with args under p.
+func Command(p *policy.Policy, name string, arg ...string) *Cmd {
+	return &Cmd{Policy: p, Path: name, Args: append([]string{name}, arg...)}
+}
+
+// CommandContext is Command with a context: when ctx is done before the
+// worker exits, Cancel is called (by default killing the worker's tree).
+func CommandContext(ctx context.Context, p *policy.Policy, name string, arg ...string) *Cmd {
+	if ctx == nil {
+		panic("launcher: nil Context")
+	}
+	c := Command(p, name, arg...)
+	c.ctx = ctx
+	return c
+}
+
+// Error is a failure of sandbox-exec itself to start a worker, with the
+// step that failed. Errors of the init stage carry its errno.
+type Error struct {
+	Op  string
+	Err error
+}
+
+func (e *Error) Error() string { return "start worker: " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// NotFound reports whether the program was not found (shell status 127).
+func (e *Error) NotFound() bool {
+	return (e.Op == "lookup" || e.Op == "exec") && errors.Is(e.Err, unix.ENOENT)
+}
+
+// NotExecutable reports whether the program was found but could not be
+// executed (shell status 126).
+func (e *Error) NotExecutable() bool {
+	return (e.Op == "lookup" || e.Op == "exec") && !e.NotFound()
+}
+
+// Start starts the worker and returns once it has exec'd its program
+// under the sandbox, or with an *Error if it could not.
+func (c *Cmd) Start() error {
+	if c.started {
+		return errors.New("launcher: already started")
+	}
+	c.started = true
+	if c.Policy == nil {
+		return &Error{Op: "policy", Err: errors.New("no policy")}
+	}
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	args := c.Args
+	if len(args) == 0 {
+		args = []string{c.Path}
+	}
+	plan, err := newPlan(c.Policy)
+	if err != nil {
+		return &Error{Op: "policy", Err: err}
+	}
+	hostEnv := c.Env
+	if hostEnv == nil {
+		hostEnv = os.Environ()
+	}
+	b, err := broker.New(broker.Options{
+		Matcher:          c.Policy.Matcher(),
+		DenyErrno:        c.Policy.DefaultErrno(),
+		Audit:            c.Audit,
+		AuditDenialsOnly: c.AuditDenialsOnly,
+		Threads:          c.BrokerThreads,
+	})
+	if err != nil {
+		return &Error{Op: "broker", Err: err}
+	}
+	c.broker = b
+
+	hostEnd, childEnd, err := ipc.Pair()
+	if err != nil {
+		return &Error{Op: "ipc", Err: err}
+	}
+	defer hostEnd.Close()
+	childFile, err := childEnd.File()
+	childEnd.Close()
+	if err != nil {
+		return &Error{Op: "ipc", Err: err}
+	}
+
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	inner := exec.CommandContext(ctx, "/proc/self/exe")
+	inner.Args = []string{"sandbox-exec-init"}
+	inner.Env = []string{envInit + "=" + strconv.Itoa(3+len(c.ExtraFiles))}
+	inner.Dir = c.Dir
+	inner.Stdin, inner.Stdout, inner.Stderr = c.Stdin, c.Stdout, c.Stderr
+	inner.ExtraFiles = append(append([]*os.File(nil), c.ExtraFiles...), childFile)
+	inner.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:    true,
+		Pdeathsig: syscall.SIGKILL,
+	}
+	inner.WaitDelay = c.WaitDelay
+	inner.Cancel = func() error {
+		if c.Cancel != nil {
+			return c.Cancel()
+		}
+		killTree(inner.Process.Pid)
+		return nil
+	}
+	c.inner = inner
+
+	// Pdeathsig fires when the thread that forked the child exits, not the
+	// process (go.dev/issue/27505): fork from a locked thread that lives
+	// until the worker has exited (security.md R57).
+	c.release = make(chan struct{})
+	startErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		registryMu.Lock()
+		err := inner.Start()
+		if err == nil {
+			register(inner.Process.Pid)
+		}
+		registryMu.Unlock()
+		startErr <- err
+		if err == nil {
+			<-c.release
+		}
+	}()
+	err = <-startErr
+	childFile.Close()
+	if err != nil {
+		return &Error{Op: "start init stage", Err: err}
+	}
+	c.Process = inner.Process
+
+	if err := c.handshake(hostEnd, plan, args, workerEnv(c.Policy.Env(), hostEnv)); err != nil {
+		killTree(inner.Process.Pid)
+		c.finish()
+		return err
+	}
+	return nil
+}
+
+// handshake runs the host side of the init protocol (initproto.go).
+func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
+	spec := initSpec{
+		HostPid: os.Getpid(),
+		Path:    c.Path,
+		Args:    args,
+		Env:     env,
+		NFiles:  len(c.ExtraFiles),
+		Sandbox: plan.spec,
+	}
+	payload, err := json.Marshal(spec)
+	if err != nil {
+		return &Error{Op: "send spec", Err: err}
+	}
+	if err := conn.Send(msgSpec, payload); err != nil {
+		return &Error{Op: "send spec", Err: err}
+	}
+	msg, err := conn.Recv()
+	if err != nil {
+		return &Error{Op: "init stage", Err: fmt.Errorf("no answer: %w", err)}
+	}
+	if msg.Type == msgError {
+		closeFiles(msg.Files)
+		return initFailure(msg.Payload)
+	}
+	if msg.Type != msgListener || len(msg.Files) != 1 {
+		closeFiles(msg.Files)
+		return &Error{Op: "init stage", Err: fmt.Errorf("unexpected message %d with %d fds", msg.Type, len(msg.Files))}
+	}
+	var ready initReady
+	if err := json.Unmarshal(msg.Payload, &ready); err != nil {
+		closeFiles(msg.Files)
+		return &Error{Op: "init stage", Err: err}
+	}
+	c.report = plan.report(ready.Report)
+
+	serveCtx, stop := context.WithCancel(context.Background())
+	c.stopServe = stop
+	c.serveDone = make(chan error, 1)
+	listener := msg.Files[0]
+	go func() { c.serveDone <- c.broker.Serve(serveCtx, listener) }()
+
+	if err := conn.Send(msgAck, nil); err != nil {
+		return &Error{Op: "send ack", Err: err}
+	}
+	// The socket closes when exec succeeds (close-on-exec); a message
+	// means exec failed.
+	msg, err = conn.Recv()
+	if err == nil {
+		closeFiles(msg.Files)
+		if msg.Type == msgError {
+			return initFailure(msg.Payload)
+		}
+		return &Error{Op: "exec", Err: fmt.Errorf("unexpected message %d", msg.Type)}
+	}
+	if !errors.Is(err, io.EOF) {
+		return &Error{Op: "exec", Err: err}
+	}
+	return nil
+}
+
+func initFailure(payload []byte) error {
+	var ie initError
+	if err := json.Unmarshal(payload, &ie); err != nil {
+		return &Error{Op: "init stage", Err: fmt.Errorf("unreadable error report: %w", err)}
+	}
+	var err error = errors.New(ie.Msg)
+	if ie.Errno != 0 {
+		err = &errnoError{msg: ie.Msg, errno: unix.Errno(ie.Errno)}
+	}
+	return &Error{Op: ie.Op, Err: err}
+}
+
+// errnoError keeps the init stage's message and lets errors.Is match its errno.
+type errnoError struct {
+	msg   string
+	errno unix.Errno
+}
+
+func (e *errnoError) Error() string { return e.msg }
+func (e *errnoError) Unwrap() error { return e.errno }
+
+// finish reaps the init stage after a failed start and releases everything.
+func (c *Cmd) finish() {
+	c.inner.Wait()
+	unregister(c.inner.Process.Pid)
+	close(c.release)
+	if c.stopServe != nil {
+		c.stopServe()
+		<-c.serveDone
+	}
+}
+
+// Wait waits for the worker to exit and for every process of its tree to
+// stop using the filter, then releases everything. The error is as in
+// exec.Cmd.Wait: an *exec.ExitError for a non-zero status.
+func (c *Cmd) Wait() error {
+	if c.inner == nil || c.Process == nil {
+		return errors.New("launcher: not started")
+	}
+	c.waitOnce.Do(func() {
+		err := c.inner.Wait()
+		unregister(c.Process.Pid)
+		c.ProcessState = c.inner.ProcessState
+		close(c.release)
+		// The listener reports POLLHUP once no task of the tree uses the
+		// filter: descendants that outlived the worker are waited for.
+		if c.serveDone != nil {
+			if serr := <-c.serveDone; serr != nil && err == nil {
+				err = fmt.Errorf("broker: %w", serr)
+			}
+			c.stopServe()
+		}
+		c.waitErr = err
+	})
+	return c.waitErr
+}
+
+// Run starts the worker and waits for it.
+func (c *Cmd) Run() error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	return c.Wait()
+}
+
+// Signal sends sig to the worker process.
+func (c *Cmd) Signal(sig os.Signal) error {
+	if c.Process == nil {
+		return errors.New("launcher: not started")
+	}
+	return c.Process.Signal(sig)
+}
+
+// Kill kills the worker and every process of its tree that can be found.
+func (c *Cmd) Kill() error {
+	if c.Process == nil {
+		return errors.New("launcher: not started")
+	}
+	killTree(c.Process.Pid)
+	return nil
+}
+
+// Metrics returns the broker's latency figures for this worker.
+func (c *Cmd) Metrics() Metrics {
+	if c.broker == nil {
+		return Metrics{}
+	}
+	return c.broker.Metrics()
+}
+
+// Report returns what was enforced for this worker, after Start.
+func (c *Cmd) Report() *Report { return c.report }
+
+// Event is one brokered decision, as given to Cmd.Audit.
+type Event = broker.Event
+
+// Metrics are the broker's latency figures for a worker.
+type Metrics = broker.Metrics

@@ -1,0 +1,37 @@
+// Package launcher starts sandboxed workers and wires the other packages
+// together: it derives a worker's [sandbox.Spec] and seccomp filter from a
+// policy, runs the init stage, receives the listener and serves it with a
+// broker.
+//
+// # Use
+//
+// The API is shaped like os/exec:
+//
+//	func main() {
+//		launcher.Init() // returns at once unless this process is an init stage
+//		p, err := policy.ParseFile("renderer.policy", policy.Defines{"PROFILE": dir})
+//		...
+//		cmd := launcher.Command(p, "/usr/lib/chromium/chromium", "--type=renderer")
+//		cmd.Stdout = os.Stdout
+//		cmd.Audit = func(e broker.Event) { log.Print(e) }
+//		err = cmd.Run()
+//	}
+//
+// # The init stage
+//
+// Go cannot run code between fork and exec, and no_new_privs, Landlock and
+// a seccomp filter bind a thread. So a worker starts as a re-exec of
+// /proc/self/exe in "init stage": [Init], called first thing in main, sees
+// the marker in its environment, reads its Spec from an ipc socket, applies
+// it on one locked thread, sends the seccomp listener back, waits for the
+// host's ack and execs the target from the same thread. The protocol is
+// tabled in initproto.go.
+//
+// # Lifetime
+//
+// The init stage is started with Setsid (no controlling terminal: TIOCSTI
+// and TIOCLINUX cannot inject input) and Pdeathsig SIGKILL from a host
+// thread that stays locked and alive as long as the worker runs, plus a
+// parent check, so a worker dies with its host. [Cmd.Wait] returns when the
+// worker has exited and no process of its tree still uses the filter.
+package launcher

@@ -1,0 +1,50 @@
+//go:build linux
+
+package launcher
+
+// The init-stage protocol, over one SOCK_SEQPACKET socketpair (package ipc).
+// The child's end is the last of its ExtraFiles; its number is in the
+// environment variable envInit, which is the whole environment of the init
+// stage.
+//
+//	host                                   init stage (locked thread)
+//	 ── msgSpec {initSpec} ──────────────▶  check parent, close stray fds,
+//	                                        look up the target, rlimits,
+//	                                        no_new_privs, Landlock, filter
+//	 ◀── msgListener {initReady} + fd ────  (or msgError {initError}, exit)
+//	 start broker on the listener
+//	 ── msgAck ───────────────────────────▶ close listener, execve
+//	 ◀── EOF (socket closed by exec) ─────  (or msgError {initError}, exit)
+//
+// Start returns after the EOF, like os/exec's Start returns after exec.
+const (
+	envInit = "SANDBOX_EXEC_INIT_FD"
+
+	msgSpec     uint16 = 1
+	msgListener uint16 = 2
+	msgAck      uint16 = 3
+	msgError    uint16 = 4
+)
+
+// initSpec is what the host sends to the init stage.
+type initSpec struct {
+	HostPid int      `json:"host_pid"`
+	Path    string   `json:"path"`
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
+	// NFiles is the number of ExtraFiles the worker keeps (fds 3..3+NFiles-1).
+	NFiles  int         `json:"nfiles"`
+	Sandbox sandboxSpec `json:"sandbox"`
+}
+
+// initReady comes with the listener fd.
+type initReady struct {
+	Report stageReport `json:"report"`
+}
+
+// initError reports a failed step; Errno is the raw errno when there is one.
+type initError struct {
+	Op    string `json:"op"`
+	Errno int    `json:"errno,omitempty"`
+	Msg   string `json:"msg"`
+}
