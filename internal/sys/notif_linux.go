@@ -164,7 +164,13 @@ func NotifIDValid(fd int, id uint64) error {
 // CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6). On older kernels it
 // returns an error wrapping ErrNotSupported (R28).
 func SetSyncWakeup(fd int) error {
-	err := ioctlU64(fd, ioctlNotifSetFlags, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+	// The flags travel by value in the ioctl argument, not through a
+	// pointer like the other notification ioctls.
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(ioctlNotifSetFlags), unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+	var err error
+	if e != 0 {
+		err = e
+	}
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTTY) {
 		return &UnsupportedFeatureError{Name: "sync-wakeup", MinimumVersion: "6.6", Err: err}
 	}
