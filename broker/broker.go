@@ -153,9 +153,10 @@ type server struct {
 	task int // O_PATH "/proc/<broker pid>/task": the broker's own threads
 
 	// mu is the receiver role: only its holder polls the listener and
-	// issues RECV, so no goroutine ever blocks inside RECV (R8).
+	// issues RECV, so no goroutine ever blocks inside RECV (R8). The
+	// others wait for it here, in Go, not in the kernel.
 	mu      sync.Mutex
-	stopped bool // under mu
+	stopped atomic.Bool // set once; the eventfd efd is then readable
 	hup     atomic.Bool
 
 	// raise is set once opening a worker's /proc/<tid> entry needed
@@ -245,11 +246,10 @@ func (s *server) wake() {
 	unix.Write(s.efd, one[:])
 }
 
-// stop ends the loop of every serving goroutine.
+// stop ends the loop of every serving goroutine. It never waits for the
+// receiver role: its holder may be in poll, which the eventfd wakes.
 func (s *server) stop() {
-	s.mu.Lock()
-	s.stopped = true
-	s.mu.Unlock()
+	s.stopped.Store(true)
 	s.wake()
 }
 
@@ -293,23 +293,22 @@ func (s *server) receive(l *sys.Listener, n *sys.Notif) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	einval := 0
-	for !s.stopped {
+	for !s.stopped.Load() {
 		fds := [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.efd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds[:], -1); err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			s.stopped = true
+			s.stop()
 			return false, fmt.Errorf("broker: %w", os.NewSyscallError("poll", err))
 		}
 		if fds[1].Revents != 0 {
-			s.stopped = true
 			return false, nil
 		}
 		ev := fds[0].Revents
 		switch {
 		case ev&unix.POLLNVAL != 0:
-			s.stopped = true
+			s.stop()
 			return false, errors.New("broker: listener fd is not open")
 		case ev&unix.POLLIN != 0:
 			// poll said readable and we are the only receiver, so RECV
@@ -324,13 +323,13 @@ func (s *server) receive(l *sys.Listener, n *sys.Notif) (bool, error) {
 			case errors.Is(err, unix.EINVAL) && einval < maxRecvEinval:
 				einval++
 			default:
-				s.stopped = true
+				s.stop()
 				return false, fmt.Errorf("broker: %w", os.NewSyscallError("ioctl(SECCOMP_IOCTL_NOTIF_RECV)", err))
 			}
 		case ev&(unix.POLLHUP|unix.POLLERR) != 0:
 			// No task uses the filter any more: the worker tree is gone.
-			s.stopped = true
 			s.hup.Store(true)
+			s.stop()
 			return false, nil
 		}
 	}

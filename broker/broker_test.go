@@ -91,7 +91,7 @@ allow read ${T}/a/f
 allow read,write /dev/null
 allow read /dev/zero
 allow read /dev/full*
-allow read /proc/self/status
+allow read /proc/self/status /proc/thread-self/comm
 allow stat /proc/self/exe /proc/self/fd/**
 `
 

@@ -13,11 +13,14 @@
 // [Options.Threads] goroutines, each locked to its OS thread for life. Only
 // one of them at a time holds the receiver role: it polls the listener and
 // issues SECCOMP_IOCTL_NOTIF_RECV only after poll reported it readable, then
-// hands the role on and handles its request. So no goroutine is ever blocked
-// inside RECV: before Linux 6.11 a RECV issued after the last task of the
-// filter exited blocked forever (security.md R8). On 6.11 and later (checked
-// on 6.18) such a RECV returns ENOENT and POLLHUP arrives when the last task
-// exits, before it is reaped. POLLHUP without POLLIN ends Serve; so does the
+// hands the role on and handles its request. The kernel counts pending
+// notifications, so a RECV after POLLIN returns at once, with ENOENT if the
+// task was killed in between; no goroutine is ever blocked inside RECV.
+// That matters before Linux 6.11, where a RECV issued after the last task of
+// the filter exited blocked forever (security.md R8). On 6.11 and later
+// (measured on 6.18 by TestRecvAfterExit) a RECV blocked at that moment
+// returns ENOENT, and poll reports POLLHUP as soon as the last task exits,
+// before it is reaped. POLLHUP without POLLIN ends Serve; so does the
 // cancellation of its context. The listener is registered with
 // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) where the kernel has it.
 //
@@ -27,6 +30,15 @@
 // capabilities: the kernel checks DAC as the worker, also when the host runs
 // as root (R39). A thread whose credentials changed is never returned to the
 // Go scheduler: its goroutine never unlocks it, so it dies with it.
+//
+// CAP_SYS_PTRACE, where permitted, is made effective in three cases only:
+// for the broker's own opens of the caller's /proc/<tid>/cwd, fd/N and
+// fdinfo/N when the worker holds capabilities (the kernel then demands it);
+// to retry an operation refused on an object in the caller's own
+// /proc/self (a process always passes ptrace checks on itself, the broker
+// does not); and for the whole thread when the worker runs under another
+// uid ([Options.Uid]), since reading its memory needs it. It overrides no
+// permission bits.
 //
 // # Requests
 //
@@ -67,6 +79,23 @@
 // without wildcards. Creating calls resolve the parent and act on
 // (parent fd, name) with O_NOFOLLOW; a dangling symlink never creates
 // anything.
+//
+// O_PATH: SECCOMP_IOCTL_NOTIF_ADDFD cannot install an O_PATH file (the
+// kernel takes the source with fget(), which refuses them), so an O_PATH
+// open is answered with a read-only open of the object (O_DIRECTORY kept)
+// and needs the read right, not stat alone. O_PATH|O_NOFOLLOW on a symlink,
+// which has nothing to open, is denied.
+//
+// # Side effects and restarts
+//
+// Every call performs its side effect (create, truncate, mkdir, unlink,
+// rename, chmod ...) once, in the broker. If the worker's thread gives up
+// after that (a fatal signal; any signal unless the filter was installed
+// with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), the answer is lost: an fd
+// is never installed (ADDFD|SEND fails with ENOENT and the broker closes
+// its copy) but the effect stays, and a call restarted by SA_RESTART, a new
+// notification, observes it: O_CREAT|O_EXCL and mkdir get EEXIST, unlink
+// and rmdir ENOENT, a plain O_CREAT finds the file.
 //
 // # Emulated system calls
 //

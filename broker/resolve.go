@@ -333,7 +333,10 @@ func (r *req) workerObject(pid, n int, missing unix.Errno, nd need) (*object, in
 			return nil, c
 		}
 		if withinMode(nd.right, acc) {
+			// Allowed without a rule: no more than the fd already grants.
 			o.withinMode = true
+			r.judged, r.right, r.resolved = true, nd.right, canon
+			r.verdict = policy.Verdict{Allowed: true, Rule: -1}
 			return o, codeOK
 		}
 	}
@@ -491,10 +494,12 @@ func (r *req) fdName(full string, follow bool, t target, nd need) (o *object, co
 		}
 		pid = r.tgid
 	}
-	if rest == "" && t.child == "" {
+	if rest == "" && t.child == "" && !mustBeDir(t.path) {
 		o, code = r.workerObject(pid, n, unix.ENOENT, nd)
 		return o, code, true
 	}
+	// More components (or a trailing slash): the fd is a directory to
+	// resolve from, judged like any anchor.
 	a, c := r.workerAnchor(pid, n, unix.ENOENT)
 	if c != codeOK {
 		return nil, c, true
@@ -557,8 +562,9 @@ func (r *req) slow(a anchor, t target, nd need) (*object, int) {
 		return nil, c
 	}
 	if wfd >= 0 {
-		// The object appeared meanwhile: decide on it.
-		if t.dir || t.child != "" {
+		// The walker got there (it does not check that the object is a
+		// directory, and a race may have created it): decide on it.
+		if t.dir || t.child != "" || mustBeDir(p) {
 			var st unix.Stat_t
 			if unix.Fstat(wfd, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				return nil, r.reveal(failPoint{at: "", err: int(unix.ENOTDIR)}, wfd, t, nd)

@@ -352,3 +352,26 @@ func TestNewOptions(t *testing.T) {
 		t.Errorf("Syscalls() = %v", names)
 	}
 }
+
+// TestServeSetupError: a serving thread that cannot take the worker's
+// credentials makes Serve fail (it never serves with the broker's own),
+// without leaving the other threads behind.
+func TestServeSetupError(t *testing.T) {
+	T := newFixture(t)
+	fds, gor := openFds(t), runtime.NumGoroutine()
+	b := newTestBroker(t, Options{Matcher: testMatcher(t, T, ""), Groups: []int{-1}, Threads: 3})
+	cmd, stdin, lfd := rawWorker(t)
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(context.Background(), os.NewFile(uintptr(lfd), "listener")) }()
+	select {
+	case err := <-served:
+		if err == nil || !strings.Contains(err.Error(), "setgroups") {
+			t.Errorf("Serve: %v, want a setgroups error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	stdin.Close()
+	cmd.Wait()
+	checkSettled(t, fds, gor)
+}

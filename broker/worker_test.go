@@ -468,6 +468,25 @@ func (w *interp) run(args []string) (res string) {
 		defer runtime.KeepAlive(q)
 		_, e := raw(unix.SYS_RENAMEAT2, u(1), pa, u(3), qa, u(5))
 		return e
+	case "renameat": // renameat OLDDIRFD OLD NEWDIRFD NEW
+		p, pa := cstr(a(2))
+		q, qa := cstr(a(4))
+		defer runtime.KeepAlive(p)
+		defer runtime.KeepAlive(q)
+		_, e := raw(unix.SYS_RENAMEAT, u(1), pa, u(3), qa)
+		return e
+	case "symlinkat": // symlinkat TARGET DIRFD PATH
+		p, pa := cstr(a(1))
+		q, qa := cstr(a(3))
+		defer runtime.KeepAlive(p)
+		defer runtime.KeepAlive(q)
+		_, e := raw(unix.SYS_SYMLINKAT, pa, u(2), qa)
+		return e
+	case "fchmodat": // fchmodat DIRFD PATH MODE
+		p, pa := cstr(a(2))
+		defer runtime.KeepAlive(p)
+		_, e := raw(unix.SYS_FCHMODAT, u(1), pa, u(3))
+		return e
 	case "symlink": // symlink TARGET PATH
 		p, pa := cstr(a(1))
 		q, qa := cstr(a(2))
@@ -517,6 +536,19 @@ func (w *interp) run(args []string) (res string) {
 			return "skip"
 		}
 		return pathCall("utimes", 0, a(1), 0)
+	case "utime": // utime PATH (NULL times; legacy)
+		if !haveLegacy {
+			return "skip"
+		}
+		return pathCall("utime", 0, a(1), 0)
+	case "futimesat": // futimesat DIRFD PATH|- (NULL times; legacy)
+		if !haveLegacy {
+			return "skip"
+		}
+		p, pa := cstr(a(2))
+		defer runtime.KeepAlive(p)
+		_, e := raw(legacy["futimesat"], u(1), pa, 0)
+		return e
 	case "mtime": // mtime PATH: native-independent check through stat
 		var st unix.Stat_t
 		if err := unix.Fstatat(unix.AT_FDCWD, a(1), &st, 0); err != nil {
@@ -586,6 +618,20 @@ func (w *interp) run(args []string) (res string) {
 		}
 	case "getpid":
 		return fmt.Sprintf("pid=%d", unix.Getpid())
+	case "gettid":
+		return fmt.Sprintf("tid=%d", unix.Gettid())
+	case "inthread": // inthread CMD...: run CMD on another OS thread (tid != tgid)
+		res := make(chan string)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if unix.Gettid() == unix.Getpid() {
+				res <- "same thread"
+				return
+			}
+			res <- w.run(args[1:])
+		}()
+		return <-res
 	case "umask":
 		unix.Umask(int(n(1)))
 		return "ok"
