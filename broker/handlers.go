@@ -264,6 +264,22 @@ func (r *req) create(t target, o openReq) result {
 	if mustBeDir(t.path) {
 		return errnoResult(unix.EISDIR)
 	}
+	if o.flags&unix.O_EXCL == 0 {
+		// O_CREAT and O_TRUNC do nothing to an existing character device
+		// (the kernel truncates regular files only), so "> /dev/null"
+		// needs write on /dev/null, not create. Only an existing device
+		// takes this way; anything else is decided as a create below.
+		plain := o.flags &^ (unix.O_CREAT | unix.O_TRUNC)
+		pt := t
+		pt.nofollow = true
+		if obj, c := r.lookup(pt, need{right: openRights(plain)}); c == codeOK {
+			if c := r.fstat(obj); c == codeOK && obj.typ() == unix.S_IFCHR {
+				return r.openObject(obj, plain)
+			}
+		} else if c == codeDrop {
+			return fail(c)
+		}
+	}
 	nd := need{right: openRights(o.flags)}
 	parent, name, _, c := r.lookupParent(t, nd)
 	if c != codeOK {
