@@ -23,6 +23,10 @@ type target struct {
 	resolve  uint64  // the worker's openat2 resolve flags, added to ours (R40)
 	child    string  // parent mode: path is the parent directory of child
 	anchor   *anchor // resolve from here instead of dirfd
+	// openFlags, with direct set, are the flags of an open (not a create)
+	// that the fast path may open at once (fastopen.go).
+	openFlags uint32
+	direct    bool
 }
 
 // need is what a call needs on its object.
@@ -65,6 +69,7 @@ type object struct {
 	st         unix.Stat_t
 	haveSt     bool
 	verdict    policy.Verdict
+	opened     bool // fd is the open the worker asked for (openDirect)
 }
 
 func (r *req) fstat(o *object) int {
@@ -421,9 +426,35 @@ func (r *req) fast(a anchor, t target, nd need) (*object, int) {
 		decide = joinPath(mp, t.child)
 	}
 	if !r.judge(decide, nd.right) && (nd.dirRight == 0 || !r.judge(decide, nd.dirRight)) {
+		// A denial of the name as written is final only when the name
+		// holds no symlink: the decision belongs to the object it leads to
+		// (R33, R34), and with /lib -> usr/lib "/lib/x" is "/usr/lib/x".
+		if t.resolve&unix.RESOLVE_NO_SYMLINKS == 0 && r.viaSymlink(openDir, openPath, follow) {
+			o, c := r.slow(a, t, nd)
+			if c == int(unix.ELOOP) {
+				// A magic link (/proc/self/exe) or a loop under a denied
+				// name: the name's denial stands.
+				return nil, codeDeny
+			}
+			return o, c
+		}
 		return nil, codeDeny
 	}
 	verdict := r.verdict
+
+	resolve := unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | t.resolve
+	if t.direct && kind == 0 && t.child == "" && nd.dirRight == 0 && directOK(full) {
+		if o, c, ok := r.openDirect(openDir, openPath, t, follow, uint64(resolve)); ok {
+			if c == int(unix.ELOOP) && t.resolve&unix.RESOLVE_NO_SYMLINKS == 0 {
+				return r.slow(a, t, nd)
+			}
+			if c != codeOK {
+				return nil, c // the path is allowed: the kernel's answer
+			}
+			o.verdict, o.path = verdict, mp
+			return o, codeOK
+		}
+	}
 
 	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
 	if !follow {
@@ -432,7 +463,7 @@ func (r *req) fast(a anchor, t target, nd need) (*object, int) {
 	if t.dir || trailing || t.child != "" {
 		flags |= unix.O_DIRECTORY
 	}
-	fd, err := r.openat2(openDir, openPath, flags, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS|t.resolve)
+	fd, err := r.openat2(openDir, openPath, flags, uint64(resolve))
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) && t.resolve&unix.RESOLVE_NO_SYMLINKS == 0 {
 			return r.slow(a, t, nd)
@@ -633,6 +664,15 @@ func (r *req) judgeResolved(fd int, t target, nd need) (*object, int) {
 	return o, codeOK
 }
 
+// raced reports the errors that only the walker's own resolution gives
+// (a rename or mount racing with it: EAGAIN from a scoped lookup, EXDEV
+// from a ".." that left where it started, P-45). The worker's call never
+// returns them, and a racing tree proves nothing about where the path
+// leads: deny (R32) rather than hand the worker a kernel-unlike errno.
+func raced(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EXDEV)
+}
+
 // failPoint is where the walker stopped.
 type failPoint struct {
 	at   string // clean absolute path of the component that failed
@@ -670,6 +710,9 @@ func (r *req) walk(a anchor, p string, follow bool) (int, failPoint, int) {
 		if c == ".." {
 			fd, err := r.openat2(cur, "..", unix.O_PATH|unix.O_CLOEXEC, unix.RESOLVE_NO_MAGICLINKS)
 			if err != nil {
+				if raced(err) {
+					return -1, failPoint{}, codeDeny
+				}
 				return -1, failPoint{at: canon, rest: rest, err: errCode(err)}, codeOK
 			}
 			move(fd, parentPath(canon))
@@ -684,12 +727,18 @@ func (r *req) walk(a anchor, p string, follow bool) (int, failPoint, int) {
 				move(fd, at)
 				continue
 			}
+			if raced(err) {
+				return -1, failPoint{}, codeDeny
+			}
 			if !errors.Is(err, unix.ENOTDIR) {
 				return -1, failPoint{at: at, rest: rest, err: errCode(err)}, codeOK
 			}
 		}
 		fd, err := r.openat2(cur, c, flags, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_MAGICLINKS)
 		if err != nil {
+			if raced(err) {
+				return -1, failPoint{}, codeDeny
+			}
 			return -1, failPoint{at: at, rest: rest, err: errCode(err)}, codeOK
 		}
 		if last && !follow && !trailing {
@@ -756,4 +805,16 @@ func isMagicLink(fd int, link string) bool {
 		return false
 	}
 	return link == "" || link[0] == '/' || strings.Contains(link, ":[")
+}
+
+// viaSymlink reports whether resolving path from dir meets a symlink that
+// resolution would follow (every one before the last component, and the
+// last one when follow is set).
+func (r *req) viaSymlink(dir int, path string, follow bool) bool {
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	_, err := r.openat2(dir, path, flags, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
+	return errors.Is(err, unix.ELOOP) // the request owns and closes the fd
 }

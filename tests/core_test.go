@@ -33,6 +33,7 @@ func TestBrokeredSyscalls(t *testing.T) {
 		{"rw/s", T + "/out/secret"},
 		{"rw/d", "/etc"},
 		{"rw/dangling", T + "/out/new"},
+		{"lnk", "ro"}, // a name under no rule for an allowed directory, like /lib -> usr/lib
 	} {
 		if err := os.Symlink(l.target, T+"/"+l.name); err != nil {
 			t.Fatal(err)
@@ -64,6 +65,9 @@ func TestBrokeredSyscalls(t *testing.T) {
 		{op("open", T+"/rw/ok", "rdwr"), "EACCES"},
 		{op("open", T+"/rw/ok", "rdonly|nofollow"), "ELOOP"},
 		{op("open", T+"/rw/s", "rdonly"), "EACCES"},
+		{op("open", T+"/lnk/f", "rdonly"), `ok "RO"`},
+		{op("stat", T+"/lnk/f"), "ok " + ino(t, T+"/ro/f") + " file"},
+		{op("open", T+"/lnk/../out/secret", "rdonly"), "EACCES"},
 		{op("open", T+"/rw/d/passwd", "rdonly"), "EACCES"},
 		{op("open", T+"/rw/dangling", "wronly|creat"), "EACCES"},
 		{op("open", T+"/ro/f/", "rdonly"), "ENOTDIR"},
