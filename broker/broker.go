@@ -154,10 +154,24 @@ type server struct {
 
 	// mu is the receiver role: only its holder polls the listener and
 	// issues RECV, so no goroutine ever blocks inside RECV (R8). The
-	// others wait for it here, in Go, not in the kernel.
-	mu      sync.Mutex
-	stopped atomic.Bool // set once; the eventfd efd is then readable
-	hup     atomic.Bool
+	// others wait for it here, in Go, not in the kernel. It is released
+	// by the goroutine that holds it or, for a holder busy with one
+	// request for longer than handOffAfter, by the watchdog (watch).
+	mu sync.Mutex
+	// kept is the ticket of the request whose server holds mu while it
+	// serves it (see run and keep), 0 if none; the watchdog may then
+	// release mu on the holder's behalf.
+	kept     atomic.Int64
+	tickets  atomic.Int64
+	lastSeen atomic.Int64 // the watchdog's last look at kept
+	// lastTid and sameTid count requests in a row from one thread
+	// (guarded by mu: only the holder of the role touches them).
+	lastTid  uint32
+	sameTid  int
+	armed    atomic.Bool // the watchdog timer is set
+	watchdog *time.Timer
+	stopped  atomic.Bool // set once; the eventfd efd is then readable
+	hup      atomic.Bool
 
 	// raise is set once opening a worker's /proc/<tid> entry needed
 	// CAP_SYS_PTRACE (a worker with capabilities); see req.procOpen.
@@ -185,15 +199,23 @@ func (b *Broker) Serve(ctx context.Context, listener *os.File) (err error) {
 		return fmt.Errorf("broker: listener: %w", os.NewSyscallError("ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)", err))
 	}
 
-	done := make(chan struct{})
-	defer close(done)
+	// The watcher must be gone before the deferred closeFds: a wake()
+	// racing with it would write to an fd number that may already belong
+	// to someone else (another listener's eventfd, a request's file).
+	done, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-watched }()
 	go func() {
+		defer close(watched)
 		select {
 		case <-ctx.Done():
 			s.wake()
 		case <-done:
 		}
 	}()
+
+	s.watchdog = time.AfterFunc(time.Hour, s.watch)
+	s.watchdog.Stop()
+	defer s.watchdog.Stop()
 
 	errs := make(chan error, b.threads)
 	for range b.threads {
@@ -256,6 +278,23 @@ func (s *server) stop() {
 // run is one serving goroutine. It locks its OS thread and never unlocks
 // it: the thread's credentials change, so it must exit with the goroutine
 // and never run other Go code.
+//
+// The receiver role (s.mu) makes its holder the only thread that polls and
+// receives: RECV is issued only after poll reported the listener readable,
+// and no goroutine ever blocks inside RECV (R8). Handing the role to
+// another serving thread on every request costs a futex wake and a context
+// switch per request, for nothing when a single worker thread makes one
+// call at a time: that thread is blocked in its call until the reply and
+// cannot send another notification meanwhile. So the holder keeps the role
+// while it serves once the last keepAfter requests came from the same
+// thread, and goes straight back to poll → RECV: one thread in a tight
+// synchronous loop. As soon as requests come from several threads or
+// processes it hands the role over before serving each request, so a
+// second serving thread polls the listener meanwhile (several worker
+// threads are served in parallel). A request from another thread that
+// arrives while the holder serves with the role kept waits for the end of
+// that request; the watchdog (watch) bounds this wait for requests that
+// take long (R59, R60).
 func (s *server) run() error {
 	runtime.LockOSThread()
 	caps, err := s.b.creds.apply()
@@ -270,15 +309,93 @@ func (s *server) run() error {
 	}
 	r := newReq(s, l)
 	r.caps = caps
+	held := false
+	defer func() {
+		if held {
+			s.mu.Unlock()
+		}
+	}()
+	helpers := s.b.threads > 1
 	for {
+		if !held {
+			s.mu.Lock()
+			held = true
+		}
 		ok, err := s.receive(l, &r.n)
 		if !ok {
 			return err
 		}
+		var ticket int64
+		if helpers {
+			// Only the holder of the role gets here: s.lastTid and
+			// s.sameTid are guarded by it.
+			if tid := r.n.Pid; tid == s.lastTid {
+				s.sameTid++
+			} else {
+				s.lastTid, s.sameTid = tid, 0
+			}
+			if s.sameTid >= keepAfter {
+				ticket = s.keep()
+			} else {
+				s.mu.Unlock()
+				held = false
+			}
+		}
 		r.serve()
+		if ticket != 0 && !s.kept.CompareAndSwap(ticket, 0) {
+			held = false // the watchdog released the role meanwhile
+		}
 		if r.poisoned != nil {
 			return fmt.Errorf("broker: serving thread retired: %w", r.poisoned)
 		}
+	}
+}
+
+// handOffAfter is how long a serving thread keeps the receiver role for
+// one request (at least, at most twice that) before the watchdog hands it
+// to another thread: a request that takes long (a file system stuck in
+// the kernel, R60) must not hold up the others.
+const handOffAfter = 500 * time.Microsecond
+
+// keepAfter is how many requests from the same thread in a row make the
+// holder of the receiver role keep it while it serves (see run).
+const keepAfter = 2
+
+// keep records that the caller, holder of the receiver role, keeps it
+// while it serves one request, and returns the ticket that names this
+// request. The caller ends it with s.kept.CompareAndSwap(ticket, 0): if
+// that fails, the watchdog has released the role on its behalf.
+func (s *server) keep() int64 {
+	t := s.tickets.Add(1)
+	s.kept.Store(t)
+	if s.armed.CompareAndSwap(false, true) {
+		s.watchdog.Reset(handOffAfter)
+	}
+	return t
+}
+
+// watch is the watchdog: it runs every handOffAfter while requests are
+// served with the role kept (one timer for the server, not one per
+// request) and releases the role of a request it finds still running on
+// its second look. Tickets are unique, so the compare-and-swap releases
+// the role exactly once, here or by its holder, and never someone else's.
+func (s *server) watch() {
+	t := s.kept.Load()
+	if t != 0 && t == s.lastSeen.Load() {
+		if s.kept.CompareAndSwap(t, 0) {
+			s.mu.Unlock()
+		}
+		t = 0
+	}
+	s.lastSeen.Store(t)
+	if t != 0 {
+		s.watchdog.Reset(handOffAfter)
+		return
+	}
+	s.armed.Store(false)
+	// keep may have seen armed still true after the Load above.
+	if s.kept.Load() != 0 && s.armed.CompareAndSwap(false, true) {
+		s.watchdog.Reset(handOffAfter)
 	}
 }
 
@@ -286,12 +403,10 @@ func (s *server) run() error {
 // R7) before the listener is given up.
 const maxRecvEinval = 16
 
-// receive waits for the next notification while holding the receiver role.
-// It returns false when the loop must end: POLLHUP (nil error), a wake-up,
-// or a listener error.
+// receive waits for the next notification. The caller holds the receiver
+// role (s.mu). It returns false when the loop must end: POLLHUP (nil
+// error), a wake-up, or a listener error.
 func (s *server) receive(l *sys.Listener, n *sys.Notif) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	einval := 0
 	for !s.stopped.Load() {
 		fds := [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.efd), Events: unix.POLLIN}}

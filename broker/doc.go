@@ -12,8 +12,12 @@
 // [Broker.Serve] owns one listener fd (one worker tree) and serves it with
 // [Options.Threads] goroutines, each locked to its OS thread for life. Only
 // one of them at a time holds the receiver role: it polls the listener and
-// issues SECCOMP_IOCTL_NOTIF_RECV only after poll reported it readable, then
-// hands the role on and handles its request. The kernel counts pending
+// issues SECCOMP_IOCTL_NOTIF_RECV only after poll reported it readable. It
+// hands the role on before handling its request when requests come from
+// several threads; when they come from one thread in a row (which cannot
+// send another until it is answered) it keeps the role and serves in a
+// tight poll, RECV, handle, reply loop, and a watchdog hands the role on
+// if one request takes long. The kernel counts pending
 // notifications, so a RECV after POLLIN returns at once, with ENOENT if the
 // task was killed in between; no goroutine is ever blocked inside RECV.
 // That matters before Linux 6.11, where a RECV issued after the last task of
@@ -75,7 +79,11 @@
 // Objects are opened by reopening the checked O_PATH fd through
 // /proc/self/fd with the worker's flags plus O_NOCTTY and O_CLOEXEC (and
 // O_NONBLOCK, cleared again unless asked for), and the (st_dev, st_ino) of
-// both are compared. FIFOs and sockets are denied; devices need a rule
+// both are compared. On the fast path (no "..", no symlink, outside /dev,
+// /proc and /sys) the decided path is opened once with those flags instead
+// and verified with fstat: only a regular file or directory is handed over,
+// anything else goes the careful way (fastopen.go). FIFOs and sockets are
+// denied; devices need a rule
 // without wildcards. Creating calls resolve the parent and act on
 // (parent fd, name) with O_NOFOLLOW; a dangling symlink never creates
 // anything.

@@ -188,6 +188,7 @@ func (r *req) open(dirfd int32, addr uint64, o openReq, code int) result {
 	if o.flags&unix.O_CREAT != 0 {
 		return r.create(t, o)
 	}
+	t.openFlags, t.direct = o.flags, directFlags(o.flags)
 	obj, c := r.lookup(t, need{right: openRights(o.flags)})
 	if c != codeOK {
 		return fail(c)
@@ -204,6 +205,10 @@ func (r *req) exactRule(v policy.Verdict) bool {
 // openObject opens the checked object itself (R35): the O_PATH fd is
 // reopened through /proc/self/fd with the worker's flags, never by name.
 func (r *req) openObject(o *object, flags uint32) result {
+	if o.opened {
+		// Opened with the worker's flags and verified (openDirect).
+		return result{kind: resFd, fd: o.fd, cloexec: flags&unix.O_CLOEXEC != 0}
+	}
 	if c := r.fstat(o); c != codeOK {
 		return fail(c)
 	}

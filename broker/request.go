@@ -136,9 +136,14 @@ func (r *req) serve() {
 	r.start = time.Now()
 	r.reset()
 	res := r.dispatch()
+	// The clock stops when the answer is ready, before the reply: ADDFD or
+	// SEND wakes the worker, which on a shared CPU preempts the broker
+	// inside the ioctl and runs on (its next call included) before the
+	// broker's clock could stop. The latency is thus the service time
+	// without the reply ioctl itself (~1 µs).
+	lat := time.Since(r.start)
 	errno := r.reply(res)
 	r.closeAll()
-	lat := time.Since(r.start)
 	r.b.metrics.record(r.sc, res.kind == resDrop, r.deny, errno != 0, lat)
 	if r.b.audit != nil && res.kind != resDrop && (r.deny || !r.b.denials) {
 		r.emit(errno, lat)
@@ -178,7 +183,7 @@ func (r *req) reply(res result) int {
 			flags = unix.O_CLOEXEC
 		}
 		a := sys.NotifAddfd{ID: r.n.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(res.fd), NewfdFlags: flags}
-		_, err := r.l.Addfd(&a)
+		_, err := addfdNoSignals(r.l, &a)
 		if err == nil {
 			return 0
 		}
@@ -206,6 +211,37 @@ func (r *req) reply(res result) int {
 	return int(-resp.Error)
 }
 
+// allSignals is a full signal set: SIGKILL and SIGSTOP cannot be blocked,
+// the kernel ignores them in a mask.
+var allSignals = unix.Sigset_t{Val: [len(unix.Sigset_t{}.Val)]uint64{0: ^uint64(0), 1: ^uint64(0)}}
+
+// addfdNoSignals issues ADDFD|SEND with every signal blocked on the calling
+// (locked) serving thread.
+//
+// The kernel marks the notification answered (REPLIED) when it queues an
+// ADDFD|SEND, before the target has installed the fd, and then waits
+// interruptibly for the target. If a signal interrupts that wait before
+// the target took the fd (a SIGCHLD from any child of the host, which the
+// kernel may deliver to any thread, or SIGURG from the Go runtime), the
+// kernel takes the queued fd back, and the target wakes up answered with
+// the reply's initial value: its open returns 0 with no error, an fd it
+// never got (the benchmark's intermittent EBADF: the worker later closed
+// "fd 0"; a worker could as well read or write its stdin believing it the
+// file it opened). The ioctl, restarted, then fails with EINPROGRESS or
+// ENOENT. Blocking signals across the ioctl closes that window; pending
+// signals are delivered once the mask is restored. The goroutine is locked
+// to its thread, so the mask applies to exactly this ioctl (rt_sigprocmask
+// is a raw, per-thread system call).
+func addfdNoSignals(l *sys.Listener, a *sys.NotifAddfd) (int, error) {
+	var old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &allSignals, &old); err != nil {
+		return -1, err
+	}
+	fd, err := l.Addfd(a)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return fd, err
+}
+
 func (r *req) emit(errno int, lat time.Duration) {
 	ev := Event{
 		Time:     r.start,
@@ -226,6 +262,14 @@ func (r *req) emit(errno int, lat time.Duration) {
 	if r.judged {
 		ev.Rule = r.b.m.Where(r.verdict)
 	}
+	// The hook is the host's code, run on a serving thread after the
+	// reply: a panic in it must not take the host and every other
+	// worker's service down with it (R61, D-14).
+	defer func() {
+		if p := recover(); p != nil {
+			r.b.metrics.panics.Add(1)
+		}
+	}()
 	r.b.audit(ev)
 }
 

@@ -206,6 +206,94 @@ func TestTargetGone(t *testing.T) {
 	}
 }
 
+// TestSlowRequestHandOff checks that a serving thread that keeps the
+// receiver role while it serves does not hold up the listener's other
+// requests when one takes long (R59, R60): the watchdog hands the role to
+// another thread.
+func TestSlowRequestHandOff(t *testing.T) {
+	T := newFixture(t)
+	b := newTestBroker(t, Options{Matcher: testMatcher(t, T, ""), Threads: 2})
+	var countdown atomic.Int32
+	b.hookAfterRead = func(int) {
+		if countdown.Add(-1) == 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	w := startWorker(t, b, workerOpts{dir: filepath.Join(T, "ro")})
+	w.expect("open a f O_RDONLY", "ok")
+	// The first thread's fourth request is slow: by then the serving
+	// thread keeps the role (keepAfter requests from one thread), and
+	// only the watchdog lets the second thread's request through.
+	for _, n := range []int32{1, 4} {
+		countdown.Store(n)
+		w.expect(fmt.Sprintf("slowfast f %d", n), "second first")
+	}
+	w.stop()
+}
+
+// TestStressFds runs multi-threaded workers against one broker while other
+// workers start and stop (Serve set up and torn down, fd numbers reused in
+// the host): every fd a worker gets must be a live regular file, every
+// close must succeed, and the host's own fds must survive. It hunts the
+// intermittent EBADF the benchmark saw with several worker threads.
+func TestStressFds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress")
+	}
+	T := newFixture(t)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	var before unix.Stat_t
+	if err := unix.Fstat(p[0], &before); err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+			b := newTestBroker(t, Options{Matcher: testMatcher(t, T, ""), Threads: threads})
+			stop := make(chan struct{})
+			churned := make(chan int)
+			go func() { // Serve churn: short-lived workers
+				n := 0
+				defer func() { churned <- n }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					w := startWorker(t, b, workerOpts{dir: filepath.Join(T, "ro")})
+					w.expect("open a f O_RDONLY", "ok")
+					w.stop()
+					n++
+				}
+			}()
+			var wg sync.WaitGroup
+			for i := range 3 {
+				w := startWorker(t, b, workerOpts{dir: filepath.Join(T, "ro")})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if got := w.do("ploop 4 1500 %s/ro/f", T); got != "ok" {
+						t.Errorf("worker %d: %s", i, got)
+					}
+					w.stop()
+				}()
+			}
+			wg.Wait()
+			close(stop)
+			t.Logf("%d short-lived workers meanwhile", <-churned)
+		})
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(p[0], &after); err != nil || after.Ino != before.Ino {
+		t.Errorf("the host's pipe fd %d changed: %v", p[0], err)
+	}
+}
+
 // TestPanicRecovered checks D-14 and R61: a request that panics gets EIO
 // and service continues.
 func TestPanicRecovered(t *testing.T) {

@@ -43,6 +43,10 @@ func TestOpen(t *testing.T) {
 			{"open a ${T}/ro/f O_RDONLY", "ok"}, {"read a", `data="RO"`}, {"cloexec a", "cloexec=false"}, {"close a", "ok"},
 			{"open a ${T}/ro/f O_RDONLY|O_CLOEXEC", "ok"}, {"cloexec a", "cloexec=true"}, {"getfl a", "flags=0"},
 			{"open a ${T}/ro/f O_RDONLY|O_NONBLOCK", "ok"}, {"getfl a", "flags=04000"},
+			{"open a ${T}/ro O_RDONLY", "ok"}, {"getfl a", "flags=0"}, // a directory, no O_NONBLOCK left
+			{"open a ${T}/ro/ O_RDONLY|O_NONBLOCK", "ok"}, {"getfl a", "flags=04000"},
+			{"open a ${T}/ro/f/ O_RDONLY", "ENOTDIR"},
+			{"open a ${T}/ro/missing O_RDONLY", "ENOENT"},
 		}},
 		{"relative and dirfd", []step{
 			{"open a f O_RDONLY", "ok"}, {"read a", `data="RO"`},

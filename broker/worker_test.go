@@ -637,6 +637,53 @@ func (w *interp) run(args []string) (res string) {
 		return "ok"
 	case "excl2": // excl2 PATH: two threads create PATH with O_EXCL at once
 		return excl2(a(1))
+	case "slowfast": // slowfast PATH N: a thread opens PATH N times, another once 20 ms after the first began; the order they end in
+		done := make(chan string, 2)
+		open := func(tag string, n int) {
+			runtime.LockOSThread()
+			for range n {
+				if fd, err := unix.Open(a(1), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+					unix.Close(fd)
+				}
+			}
+			done <- tag
+		}
+		go open("first", int(n(2)))
+		time.Sleep(20 * time.Millisecond)
+		go open("second", 1)
+		return <-done + " " + <-done
+	case "ploop": // ploop T N PATH: T threads, each N openat+close checking every result; "ok" or the first failure
+		threads, cnt := int(n(1)), int(n(2))
+		errs := make(chan string, threads)
+		for range threads {
+			go func() {
+				runtime.LockOSThread()
+				for i := range cnt {
+					fd, err := unix.Open(a(3), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+					if err != nil {
+						errs <- fmt.Sprintf("openat %d: %s", i, errStr(err))
+						return
+					}
+					var st unix.Stat_t
+					if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+						errs <- fmt.Sprintf("fstat %d of fd %d: %v mode %#o", i, fd, err, st.Mode)
+						return
+					}
+					if err := unix.Close(fd); err != nil {
+						errs <- fmt.Sprintf("close %d of fd %d: %s", i, fd, errStr(err))
+						return
+					}
+				}
+				errs <- "ok"
+			}()
+		}
+		res := "ok"
+		for range threads {
+			if e := <-errs; e != "ok" && res == "ok" {
+				res = e
+			}
+		}
+		return res
 	case "loop": // loop N PATH: N openat+close, total ns
 		p, pa := cstr(a(2))
 		cnt := int(n(1))
