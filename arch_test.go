@@ -31,6 +31,9 @@ var allowedImports = map[string][]string{
 	"internal/testutil": {"internal/sys", "golang.org/x/sys/unix"},
 	"cmd/sandbox-exec":  {"policy", "launcher"},
 	"tests":             {"policy", "launcher", "internal/testutil"},
+	"tests/layers":      {"policy", "launcher", "internal/testutil"},
+	"tests/escape":      {"policy", "launcher", "internal/testutil"},
+	"tests/workloads":   {"policy", "launcher", "internal/testutil"},
 	// Tools and examples outside the product's import graph.
 	"internal/cmd/gensyscalls": {},
 	"examples/thumbnailer":     {"policy", "launcher", "ipc"},

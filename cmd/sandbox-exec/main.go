@@ -39,6 +39,8 @@ func dispatch(args []string) int {
 			return check(args[1:])
 		case "explain":
 			return explain(args[1:])
+		case "learn":
+			return learn(args[1:])
 		case "help", "-h", "-help", "--help":
 			usage(os.Stdout)
 			return 0
@@ -52,6 +54,7 @@ func usage(w io.Writer) {
   sandbox-exec [-f FILE]... [-p TEXT] [-D NAME=VALUE]... [options] [--] CMD [ARG]...
   sandbox-exec check FILE...
   sandbox-exec explain -f FILE [-D NAME=VALUE]... [-r RIGHT] PATH...
+  sandbox-exec learn -o OUT.policy [-f BASE] [--diff|--check] -- CMD [ARG]...
 
 With neither -f nor -p the built-in default policy applies.
 
