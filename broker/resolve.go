@@ -324,6 +324,11 @@ func (r *req) workerObject(pid, n int, missing unix.Errno, nd need) (*object, in
 		o.kind = objPath
 	case strings.HasPrefix(canon, "pipe:["):
 		o.kind = objPipe
+	case strings.HasPrefix(canon, "/memfd:") && o.typ() == unix.S_IFREG && o.st.Nlink == 0:
+		// A memfd has no name anywhere: like a pipe, it may be reopened
+		// within the access mode the worker already holds (Python's and
+		// Chromium's shared memory reopen /proc/self/fd/N).
+		o.kind = objPipe
 	}
 	if o.kind == objPath {
 		if r.judge(canon, nd.forType(o.st.Mode)) {

@@ -39,6 +39,13 @@ func TestRealPrograms(t *testing.T) {
 				t.Errorf("python: %q", s)
 			}
 		}, "/usr/bin/python3"},
+		{"memfd", []string{"/usr/bin/python3", "-I", "-c", memfdScript}, func(t *testing.T, s string) {
+			// A memfd is reopened through /proc/self/fd within the access
+			// mode the worker holds, never beyond it.
+			if s != "b'hello'\nrw ok\nupgrade denied\n" {
+				t.Errorf("memfd reopen: %q", s)
+			}
+		}, "/usr/bin/python3"},
 		{"find", []string{"find", "/usr/share", "-name", "*.txt"}, func(t *testing.T, s string) {
 			if strings.Count(s, ".txt\n") < 1 {
 				t.Errorf("find found no .txt files")
@@ -100,3 +107,19 @@ func checkOnlyPrivateDirsDenied(t *testing.T, stderr string) {
 		}
 	}
 }
+
+const memfdScript = `import os
+fd = os.memfd_create("x")
+os.write(fd, b"hello")
+print(open("/proc/self/fd/%d" % fd, "rb").read())
+try:
+    open("/proc/self/fd/%d" % fd, "r+b"); print("rw ok")
+except PermissionError:
+    print("rw denied")
+fd2 = os.memfd_create("y")
+ro = os.open("/proc/self/fd/%d" % fd2, os.O_RDONLY)
+try:
+    open("/proc/self/fd/%d" % ro, "r+b"); print("upgrade ok")
+except PermissionError:
+    print("upgrade denied")
+`
