@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +59,30 @@ type Cmd struct {
 	// requests; 0 means the broker's default.
 	BrokerThreads int
 
+	// ConfineHost makes Start refuse to run the worker unless this whole
+	// process is confined with Landlock to what Policy grants plus what
+	// serving workers needs, with PR_SET_DUMPABLE cleared (see
+	// [ConfineHost]): a bug in the broker's path resolution then cannot
+	// hand out what the policy never allowed. If the process is not
+	// confined yet, Start confines it in place, once and irreversibly,
+	// which needs Landlock ABI 8; on older kernels call [ConfineHost] at
+	// the start of main instead (it re-executes the program). Set it only
+	// in a process whose every worker uses this Policy and that touches no
+	// other files afterwards. Without Landlock the report says the host is
+	// not confined.
+	ConfineHost bool
+
+	// BeforeExec, if set, is called with the worker's report once the
+	// init stage has applied every layer and before it execs the program
+	// (the report then describes exactly what the program starts under).
+	// An error stops the start: the worker is killed and Start returns it.
+	BeforeExec func(*Report) error
+
+	// Grants give this worker rights beyond the shared Policy, such as
+	// read on the one document it was handed; they win where they match
+	// and show in the audit log as "grant:N".
+	Grants []policy.Grant
+
 	// Cancel and WaitDelay are as in exec.Cmd for a Cmd made by
 	// CommandContext. The default Cancel kills the worker's whole tree.
 	Cancel    func() error
@@ -77,6 +102,7 @@ type Cmd struct {
 	waitOnce  sync.Once
 	waitErr   error
 	started   bool
+	pidNS     bool // the worker is the init of its own pid namespace
 }
 
 // Command returns a Cmd that runs name with args under p.
@@ -135,16 +161,28 @@ func (c *Cmd) Start() error {
 	if len(args) == 0 {
 		args = []string{c.Path}
 	}
-	plan, err := newPlan(c.Policy)
-	if err != nil {
-		return &Error{Op: "policy", Err: err}
-	}
 	hostEnv := c.Env
 	if hostEnv == nil {
 		hostEnv = os.Environ()
 	}
+	env := workerEnv(c.Policy.Env(), hostEnv)
+	target := resolveTarget(c.Path, env, c.Dir)
+	plan, err := newPlan(c.Policy, target, c.Grants)
+	if err != nil {
+		return err
+	}
+	if c.ConfineHost {
+		plan.confineHost = true
+		if _, err := confineHost(HostConfig{Policies: []*policy.Policy{c.Policy}, Programs: []string{c.Path}, Grants: c.Grants}, false); err != nil {
+			return &Error{Op: "confine host", Err: err}
+		}
+	}
+	matcher, err := c.Policy.Matcher().With(c.Grants...)
+	if err != nil {
+		return &Error{Op: "grants", Err: err}
+	}
 	b, err := broker.New(broker.Options{
-		Matcher:          c.Policy.Matcher(),
+		Matcher:          matcher,
 		DenyErrno:        c.Policy.DefaultErrno(),
 		Audit:            c.Audit,
 		AuditDenialsOnly: c.AuditDenialsOnly,
@@ -180,6 +218,11 @@ func (c *Cmd) Start() error {
 		Setsid:    true,
 		Pdeathsig: syscall.SIGKILL,
 	}
+	// Namespaces are created by clone, the user namespace first, with the
+	// id maps written by this process before the child runs (no code runs
+	// between fork and exec in Go).
+	plan.ns.sysProcAttr(inner.SysProcAttr)
+	c.pidNS = plan.ns.flags&syscall.CLONE_NEWPID != 0
 	inner.WaitDelay = c.WaitDelay
 	inner.Cancel = func() error {
 		if c.Cancel != nil {
@@ -198,7 +241,7 @@ func (c *Cmd) Start() error {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
 		registryMu.Lock()
-		err := inner.Start()
+		err := whileDumpable(plan.ns.flags&syscall.CLONE_NEWUSER != 0, inner.Start)
 		if err == nil {
 			register(inner.Process.Pid)
 		}
@@ -215,7 +258,7 @@ func (c *Cmd) Start() error {
 	}
 	c.Process = inner.Process
 
-	if err := c.handshake(hostEnd, plan, args, workerEnv(c.Policy.Env(), hostEnv)); err != nil {
+	if err := c.handshake(hostEnd, plan, args, env); err != nil {
 		killTree(inner.Process.Pid)
 		c.finish()
 		return err
@@ -232,6 +275,20 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 		Env:     env,
 		NFiles:  len(c.ExtraFiles),
 		Sandbox: plan.spec,
+		PidNS:   plan.ns.flags&syscall.CLONE_NEWPID != 0,
+	}
+	for _, t := range namespaceTypes {
+		if plan.ns.flags&t.flag == 0 {
+			continue
+		}
+		l, err := os.Readlink("/proc/self/ns/" + t.name)
+		if err != nil {
+			return &Error{Op: "namespaces", Err: err}
+		}
+		if spec.HostNS == nil {
+			spec.HostNS = map[string]string{}
+		}
+		spec.HostNS[t.name] = l
 	}
 	payload, err := json.Marshal(spec)
 	if err != nil {
@@ -257,7 +314,7 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 		closeFiles(msg.Files)
 		return &Error{Op: "init stage", Err: err}
 	}
-	c.report = plan.report(ready.Report)
+	c.report = plan.report(ready.Report, c.inner.Process.Pid, env)
 
 	serveCtx, stop := context.WithCancel(context.Background())
 	c.stopServe = stop
@@ -265,6 +322,11 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 	listener := msg.Files[0]
 	go func() { c.serveDone <- c.broker.Serve(serveCtx, listener) }()
 
+	if c.BeforeExec != nil {
+		if err := c.BeforeExec(c.report); err != nil {
+			return &Error{Op: "before exec", Err: err}
+		}
+	}
 	if err := conn.Send(msgAck, nil); err != nil {
 		return &Error{Op: "send ack", Err: err}
 	}
@@ -350,11 +412,53 @@ func (c *Cmd) Run() error {
 }
 
 // Signal sends sig to the worker process.
+//
+// A worker in its own pid namespace (`namespaces pid`) is that
+// namespace's init, and the kernel delivers to an init only the signals
+// it has a handler for (and SIGKILL and SIGSTOP, from the host). So that
+// SIGINT, SIGTERM and their like still end such a worker, Signal sends
+// SIGKILL instead of a signal whose default action would end the process
+// when the worker neither handles nor ignores it; the worker then exits
+// with status 128+9, not 128+N.
 func (c *Cmd) Signal(sig os.Signal) error {
 	if c.Process == nil {
 		return errors.New("launcher: not started")
 	}
+	if s, ok := sig.(syscall.Signal); ok && c.pidNS && terminates(s) && !handled(c.Process.Pid, s) {
+		sig = syscall.SIGKILL
+	}
 	return c.Process.Signal(sig)
+}
+
+// terminates reports whether the default action of s ends the process.
+func terminates(s syscall.Signal) bool {
+	switch s {
+	case syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGPROF:
+		return true
+	}
+	return false
+}
+
+// handled reports whether process pid catches or ignores s (SigCgt and
+// SigIgn of /proc/<pid>/status); true when that cannot be read.
+func handled(pid int, s syscall.Signal) bool {
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	bit := uint64(1) << (uint(s) - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"SigCgt:", "SigIgn:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err != nil || m&bit != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Kill kills the worker and every process of its tree that can be found.
@@ -382,3 +486,9 @@ type Event = broker.Event
 
 // Metrics are the broker's latency figures for a worker.
 type Metrics = broker.Metrics
+
+// Grant adds rights on pattern for this worker only (see Cmd.Grants).
+// Call it before Start.
+func (c *Cmd) Grant(pattern string, rights policy.Right) {
+	c.Grants = append(c.Grants, policy.Grant{Pattern: pattern, Rights: rights})
+}

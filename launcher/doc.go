@@ -27,6 +27,30 @@
 // host's ack and execs the target from the same thread. The protocol is
 // tabled in initproto.go.
 //
+// # Layers
+//
+// From one policy the launcher derives every layer of a worker (design.md
+// sections 1 and 7), applied by the init stage in a fixed order: the
+// namespaces of the policy's `namespaces` line (clone flags, a user
+// namespace first, with the host's uid and gid mapped to themselves);
+// rlimits; an empty capability set, also for a root host; no_new_privs;
+// a Landlock ruleset mirroring the allow rules (execute rights for exec
+// rules and the interpreters of their programs, TCP ports from `net`,
+// signal and abstract-socket scopes); the seccomp filter. Without a
+// `require` line a layer the kernel lacks is skipped and listed in the
+// report's downgrades; with one, Start fails naming the feature and the
+// Linux release that has it. [ProbeFeatures] says what this kernel offers.
+//
+// The host can confine itself with Landlock too ([ConfineHost],
+// Cmd.ConfineHost), so that a bug in the broker stays within what the
+// policies grant. [Report] lists what was enforced for a worker, read back
+// by the init stage right before exec; Cmd.BeforeExec receives it then.
+//
+// A worker in its own pid namespace is that namespace's init: the kernel
+// delivers to it only signals it handles (Cmd.Signal sends SIGKILL in
+// place of an unhandled terminating signal), it reaps orphans of its
+// tree, and every process of the namespace dies with it.
+//
 // # Lifetime
 //
 // The init stage is started with Setsid (no controlling terminal: TIOCSTI

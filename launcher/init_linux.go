@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,10 +20,19 @@ import (
 
 type sandboxSpec = sandbox.Spec
 
-// stageReport is what the init stage applied, for the host's report.
+// stageReport is what the init stage applied, read back from the kernel,
+// for the host's report.
 type stageReport struct {
 	Landlock         sandbox.LandlockResult `json:"landlock"`
 	WaitKillableRecv bool                   `json:"wait_killable_recv"`
+	Capabilities     sandbox.Capabilities   `json:"capabilities"`
+	NoNewPrivs       bool                   `json:"no_new_privs"`
+	NewSession       bool                   `json:"new_session"`
+	Rlimits          []sandbox.Rlimit       `json:"rlimits"`
+	FDs              []int                  `json:"fds"`
+	// Namespaces are the types whose /proc/self/ns link differs from the
+	// host's: the namespaces the init stage is really in.
+	Namespaces []string `json:"namespaces"`
 }
 
 // IsInit reports whether this process was started as an init stage.
@@ -32,10 +42,16 @@ func IsInit() bool {
 }
 
 // Init runs the init stage and never returns when this process is one;
-// otherwise it returns at once. Call it first thing in main (and in
-// TestMain of tests that start workers), before any other goroutine runs.
+// otherwise it returns at once (after picking up a confinement that
+// ConfineHost re-executed the program with). Call it first thing in main
+// (and in TestMain of tests that start workers), before any other
+// goroutine runs.
 func Init() {
+	if os.Getenv(envProbeUserns) == "1" {
+		os.Exit(runUsernsProbe())
+	}
 	if !IsInit() {
+		initHost()
 		return
 	}
 	// Everything below runs on this thread, which execs the worker.
@@ -100,26 +116,61 @@ func runInit() (code int) {
 	if err := json.Unmarshal(msg.Payload, &spec); err != nil {
 		return fail("read spec", err)
 	}
-	// The host may have died before Pdeathsig was armed (runc does the
-	// same check): then nobody would ever serve our filter.
-	if os.Getppid() != spec.HostPid {
+	// The setup order is fixed (design.md section 1, runc's
+	// standard_init_linux.go); each step says why it comes where it does.
+	//
+	// 1. Parent check. The host may have died before Pdeathsig was armed
+	// (runc does the same check): then nobody would ever serve our filter.
+	// In a new pid namespace the parent is invisible (getppid is 0); there
+	// the spec we just read proves the host was alive after the fork, and
+	// Pdeathsig covers the rest.
+	wantPpid := spec.HostPid
+	if spec.PidNS {
+		wantPpid = 0
+	}
+	if os.Getppid() != wantPpid {
 		return fail("parent check", fmt.Errorf("host %d is gone (parent is %d)", spec.HostPid, os.Getppid()))
 	}
-	// A leaked fd (a directory above all, runc CVE-2024-21626) would bypass
-	// every path check: everything from the first fd the worker does not
-	// keep is closed at exec, including this socket (security.md R3).
+	// 2. Namespaces were created by clone (SysProcAttr: the user namespace
+	// first, id maps written by the host); check we are in them.
+	var rep stageReport
+	for name, hostLink := range spec.HostNS {
+		if l, err := os.Readlink("/proc/self/ns/" + name); err == nil && l != hostLink {
+			rep.Namespaces = append(rep.Namespaces, name)
+		}
+	}
+	slices.Sort(rep.Namespaces)
+	// 3. Close stray fds. A leaked fd (a directory above all, runc
+	// CVE-2024-21626) would bypass every path check: everything from the
+	// first fd the worker does not keep is closed at exec, including this
+	// socket (security.md R3, S-17). Rlimits follow in sandbox.Apply.
 	if err := unix.CloseRange(uint(3+spec.NFiles), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fail("close fds", err)
 	}
+	rep.FDs = inheritedFDs()
+	// 4. The environment is spec.Env, filtered by the host (env lines);
+	// the session is new (Setsid at clone), so the worker has no
+	// controlling terminal to inject input into (TIOCSTI, TIOCLINUX).
+	sid, _ := unix.Getsid(0)
+	rep.NewSession = sid == os.Getpid()
+	// 5. The working directory was set at clone (Cmd.Dir). Look the
+	// program up now, while the file system is still ours to read.
 	path, err := lookPath(spec.Path, spec.Env)
 	if err != nil {
 		return fail("lookup", err)
 	}
+	// 6-8. rlimits, capabilities, no_new_privs, Landlock, and the seccomp
+	// filter last (sandbox.Apply keeps that order). No file system call
+	// may follow until the host serves the listener.
 	res, err := sandbox.Apply(&spec.Sandbox)
 	if err != nil {
 		return fail("sandbox", err)
 	}
-	ready, _ := json.Marshal(initReady{Report: stageReport{Landlock: res.Landlock, WaitKillableRecv: res.WaitKillableRecv}})
+	rep.Landlock, rep.WaitKillableRecv = res.Landlock, res.WaitKillableRecv
+	rep.Capabilities, rep.NoNewPrivs, rep.Rlimits = res.Capabilities, res.NoNewPrivs, res.Rlimits
+	ready, _ := json.Marshal(initReady{Report: rep})
+	// 9. Send the listener and wait for the ack: the broker serves it
+	// before the worker's first file system call.
 	err = conn.Send(msgListener, ready, res.Listener)
 	// No copy of the listener may survive in the worker (security.md R4).
 	res.Listener.Close()
@@ -134,8 +185,31 @@ func runInit() (code int) {
 	if msg.Type != msgAck {
 		return fail("wait for ack", fmt.Errorf("unexpected message %d", msg.Type))
 	}
+	// 10. execve from this thread: the filter, Landlock domain and
+	// no_new_privs are this thread's, and stay with the new program.
 	err = unix.Exec(path, spec.Args, spec.Env)
 	return fail("exec", &os.PathError{Op: "exec", Path: path, Err: err})
+}
+
+// inheritedFDs lists the descriptors that survive exec (no FD_CLOEXEC).
+// It reads /proc/self/fd, so it must run before the filter is installed.
+func inheritedFDs() []int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	fds := []int{}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC == 0 {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	return fds
 }
 
 func closeFiles(files []*os.File) {
@@ -152,7 +226,7 @@ func lookPath(name string, env []string) (string, error) {
 		return "", &os.PathError{Op: "lookup", Path: name, Err: unix.ENOENT}
 	}
 	if strings.Contains(name, "/") {
-		return name, checkExecutable(name)
+		return name, checkExecutable(name, false)
 	}
 	pathEnv := "/usr/local/bin:/usr/bin:/bin"
 	for _, kv := range env {
@@ -166,7 +240,7 @@ func lookPath(name string, env []string) (string, error) {
 			dir = "."
 		}
 		p := dir + "/" + name
-		err := checkExecutable(p)
+		err := checkExecutable(p, true)
 		if err == nil {
 			return p, nil
 		}
@@ -177,9 +251,15 @@ func lookPath(name string, env []string) (string, error) {
 	return "", found
 }
 
-func checkExecutable(p string) error {
+func checkExecutable(p string, searching bool) error {
 	var st unix.Stat_t
 	if err := unix.Stat(p, &st); err != nil {
+		if searching && errors.Is(err, unix.EACCES) {
+			// A PATH directory this user cannot search (an unprivileged
+			// worker and root's PATH) hides nothing it could run: not
+			// found, like exec.LookPath.
+			err = unix.ENOENT
+		}
 		return &os.PathError{Op: "lookup", Path: p, Err: err}
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {

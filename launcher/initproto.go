@@ -8,11 +8,13 @@ package launcher
 // stage.
 //
 //	host                                   init stage (locked thread)
-//	 ── msgSpec {initSpec} ──────────────▶  check parent, close stray fds,
-//	                                        look up the target, rlimits,
+//	 ── msgSpec {initSpec} ──────────────▶  check parent, check namespaces,
+//	                                        close stray fds, look up the
+//	                                        target, rlimits, capabilities,
 //	                                        no_new_privs, Landlock, filter
 //	 ◀── msgListener {initReady} + fd ────  (or msgError {initError}, exit)
-//	 start broker on the listener
+//	 start broker on the listener,
+//	 Cmd.BeforeExec(report)
 //	 ── msgAck ───────────────────────────▶ close listener, execve
 //	 ◀── EOF (socket closed by exec) ─────  (or msgError {initError}, exit)
 //
@@ -35,6 +37,12 @@ type initSpec struct {
 	// NFiles is the number of ExtraFiles the worker keeps (fds 3..3+NFiles-1).
 	NFiles  int         `json:"nfiles"`
 	Sandbox sandboxSpec `json:"sandbox"`
+	// PidNS: the init stage is pid 1 of a new pid namespace, where the
+	// host is invisible.
+	PidNS bool `json:"pid_ns,omitempty"`
+	// HostNS are the host's /proc/self/ns links of the namespace types
+	// the init stage is cloned into, to verify it is in new ones.
+	HostNS map[string]string `json:"host_ns,omitempty"`
 }
 
 // initReady comes with the listener fd.

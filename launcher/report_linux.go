@@ -3,32 +3,316 @@
 package launcher
 
 import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/seed-025014a4/sandbox-exec/sandbox"
 )
 
-// Report says which layers are enforced for one worker. It never claims a
-// layer that is not active (security.md R55).
+// Report says which layers are enforced for one worker, as the init stage
+// saw them just before it exec'd the worker (rights read back from the
+// kernel, not copied from the policy). It never claims a layer that is not
+// active (security.md R55), and Downgrades lists everything taken at less
+// than the policy asked, with the reason. The JSON form is stable:
+// Version changes when a field changes meaning.
 type Report struct {
-	Seccomp  SeccompReport          `json:"seccomp"`
-	Landlock sandbox.LandlockResult `json:"landlock"`
-	Rlimits  []sandbox.Rlimit       `json:"rlimits"`
+	Version int `json:"version"`
+	// Pid is the worker's pid as the host sees it.
+	Pid int `json:"pid"`
+	// Program is the program as the host resolved it ("" if it could not).
+	Program      string             `json:"program"`
+	Seccomp      SeccompReport      `json:"seccomp"`
+	Landlock     LandlockReport     `json:"landlock"`
+	Host         HostReport         `json:"host"`
+	Namespaces   NamespacesReport   `json:"namespaces"`
+	Capabilities CapabilitiesReport `json:"capabilities"`
+	// NoNewPrivs is PR_GET_NO_NEW_PRIVS of the init stage's thread.
+	NoNewPrivs bool `json:"no_new_privs"`
+	// NewSession: the worker leads a session of its own and has no
+	// controlling terminal (TIOCSTI, TIOCLINUX).
+	NewSession bool `json:"new_session"`
+	// Rlimits are the limits read back after setting them.
+	Rlimits []RlimitReport `json:"rlimits"`
+	// FDs are the descriptors the worker starts with.
+	FDs []int `json:"fds"`
+	// Env names the worker's environment variables (values are not
+	// reported).
+	Env []string `json:"env"`
+	// Requires are the policy's `require` lines, all met.
+	Requires   []string    `json:"requires"`
+	Downgrades []Downgrade `json:"downgrades"`
 }
 
 // SeccompReport describes the installed filter.
 type SeccompReport struct {
-	Instructions     int  `json:"instructions"`
-	UserNotif        bool `json:"user_notif"`
-	WaitKillableRecv bool `json:"wait_killable_recv"`
+	Enforced         bool     `json:"enforced"`
+	Instructions     int      `json:"instructions"`
+	UserNotif        bool     `json:"user_notif"`
+	AddfdSend        bool     `json:"addfd_send"`
+	WaitKillableRecv bool     `json:"wait_killable_recv"`
+	SyncWakeup       bool     `json:"sync_wakeup"`
+	Net              string   `json:"net"`
+	SysVIPC          bool     `json:"sysv_ipc"`
+	Default          string   `json:"default"`
+	Notified         []string `json:"notified"`
 }
 
-func (p *plan) report(st stageReport) *Report {
-	return &Report{
+// LandlockReport describes a Landlock domain: rights as names
+// ("read_file", "bind_tcp", "signal").
+type LandlockReport struct {
+	ABI           int      `json:"abi"`
+	Enforced      bool     `json:"enforced"`
+	HandledFS     []string `json:"handled_fs"`
+	HandledNet    []string `json:"handled_net"`
+	Scoped        []string `json:"scoped"`
+	DroppedFS     []string `json:"dropped_fs"`
+	DroppedNet    []string `json:"dropped_net"`
+	DroppedScoped []string `json:"dropped_scoped"`
+	// Rules is the number of rules the kernel accepted.
+	Rules int                  `json:"rules"`
+	Paths []LandlockPathReport `json:"paths"`
+	Ports []LandlockPortReport `json:"ports"`
+	// SkippedPaths did not exist; WidenedPaths did not exist either and
+	// were replaced by their nearest existing ancestor.
+	SkippedPaths []string `json:"skipped_paths"`
+	WidenedPaths []string `json:"widened_paths"`
+	// DenyRules cannot be expressed in Landlock: the broker alone
+	// enforces them.
+	DenyRules []string `json:"deny_rules"`
+	// AllThreads: every thread of the process is restricted (the host).
+	AllThreads bool `json:"all_threads"`
+}
+
+// LandlockPathReport is one path rule: its glob-free prefix, the rights,
+// and the rule or need it comes from.
+type LandlockPathReport struct {
+	Path   string   `json:"path"`
+	Access []string `json:"access"`
+	Source string   `json:"source"`
+}
+
+// LandlockPortReport is one TCP port rule.
+type LandlockPortReport struct {
+	Port   int      `json:"port"`
+	Access []string `json:"access"`
+}
+
+// NamespacesReport lists the namespaces the policy asked for and those
+// the worker is in, verified by the init stage (its /proc/self/ns links
+// differ from the host's).
+type NamespacesReport struct {
+	Requested    []string        `json:"requested"`
+	Applied      []string        `json:"applied"`
+	UserImplicit bool            `json:"user_implicit"`
+	Skipped      []NamespaceSkip `json:"skipped"`
+}
+
+// CapabilitiesReport are the init stage's capability sets right before
+// exec, as hexadecimal masks. With an empty bounding set and no ambient
+// capabilities, the worker starts with none, whatever its uid.
+type CapabilitiesReport struct {
+	Effective   string `json:"effective"`
+	Permitted   string `json:"permitted"`
+	Inheritable string `json:"inheritable"`
+	Bounding    string `json:"bounding"`
+	Ambient     string `json:"ambient"`
+}
+
+// RlimitReport is one resource limit; values are decimal or "unlimited".
+type RlimitReport struct {
+	Name     string `json:"name"`
+	Resource int    `json:"resource"`
+	Soft     string `json:"soft"`
+	Hard     string `json:"hard"`
+}
+
+// Downgrade is a layer, or part of one, taken at less than asked.
+type Downgrade struct {
+	Layer  string `json:"layer"`
+	Wanted string `json:"wanted"`
+	Got    string `json:"got"`
+	Reason string `json:"reason"`
+}
+
+var rlimitNames = []string{"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"}
+
+func limitValue(v uint64) string {
+	if v == math.MaxUint64 {
+		return "unlimited"
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+func hexMask(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// landlockReport renders a Landlock result with the rules it was built
+// from.
+func landlockReport(res sandbox.LandlockResult, paths []llPath, ports []sandbox.LandlockPort, denies []string) LandlockReport {
+	r := LandlockReport{
+		ABI:           res.ABI,
+		Enforced:      res.Enforced,
+		HandledFS:     sandbox.LandlockFSNames(res.HandledFS),
+		HandledNet:    sandbox.LandlockNetNames(res.HandledNet),
+		Scoped:        sandbox.LandlockScopeNames(res.Scoped),
+		DroppedFS:     sandbox.LandlockFSNames(res.DroppedFS),
+		DroppedNet:    sandbox.LandlockNetNames(res.DroppedNet),
+		DroppedScoped: sandbox.LandlockScopeNames(res.DroppedScoped),
+		Rules:         res.Rules,
+		Paths:         []LandlockPathReport{},
+		Ports:         []LandlockPortReport{},
+		SkippedPaths:  nonNil(res.SkippedPaths),
+		WidenedPaths:  nonNil(res.WidenedPaths),
+		DenyRules:     nonNil(denies),
+		AllThreads:    res.AllThreads,
+	}
+	if res.Enforced {
+		source := map[string]string{}
+		for _, p := range paths {
+			if _, ok := source[p.Path]; !ok {
+				source[p.Path] = p.Source
+			}
+		}
+		for _, a := range res.Added {
+			r.Paths = append(r.Paths, LandlockPathReport{Path: a.Path, Access: sandbox.LandlockFSNames(a.Access), Source: source[a.Requested]})
+		}
+		if res.HandledNet != 0 {
+			for _, p := range ports {
+				r.Ports = append(r.Ports, LandlockPortReport{Port: int(p.Port), Access: sandbox.LandlockNetNames(p.Access & res.HandledNet)})
+			}
+		}
+	}
+	return r
+}
+
+// report builds the worker's report from the plan and what the init stage
+// read back.
+func (p *plan) report(st stageReport, pid int, env []string) *Report {
+	r := &Report{
+		Version: 1,
+		Pid:     pid,
+		Program: p.target,
 		Seccomp: SeccompReport{
+			Enforced:         true,
 			Instructions:     len(p.spec.Filter),
 			UserNotif:        true,
+			AddfdSend:        p.notif.AddfdSend == nil,
 			WaitKillableRecv: st.WaitKillableRecv,
+			SyncWakeup:       p.notif.SyncWakeup == nil,
+			Net:              p.net.mode.String(),
+			SysVIPC:          p.profile.SysVIPC,
+			Default:          p.profile.Default.String(),
+			Notified:         []string{},
 		},
-		Landlock: st.Landlock,
-		Rlimits:  p.spec.Rlimits,
+		Landlock: landlockReport(st.Landlock, p.llPaths, p.spec.Landlock.Ports, p.denies),
+		Host:     hostReport(),
+		Namespaces: NamespacesReport{
+			Requested:    nonNil(p.ns.requested),
+			Applied:      nonNil(st.Namespaces),
+			UserImplicit: p.ns.implicitUser,
+			Skipped:      p.ns.skipped,
+		},
+		Capabilities: CapabilitiesReport{
+			Effective:   hexMask(st.Capabilities.Effective),
+			Permitted:   hexMask(st.Capabilities.Permitted),
+			Inheritable: hexMask(st.Capabilities.Inheritable),
+			Bounding:    hexMask(st.Capabilities.Bounding),
+			Ambient:     hexMask(st.Capabilities.Ambient),
+		},
+		NoNewPrivs: st.NoNewPrivs,
+		NewSession: st.NewSession,
+		Rlimits:    []RlimitReport{},
+		FDs:        st.FDs,
+		Env:        []string{},
+		Requires:   nonNil(p.reqs),
+		Downgrades: []Downgrade{},
 	}
+	if p.profile.Default == 0 {
+		r.Seccomp.Default = "errno ENOSYS"
+	}
+	if r.Namespaces.Skipped == nil {
+		r.Namespaces.Skipped = []NamespaceSkip{}
+	}
+	if r.FDs == nil {
+		r.FDs = []int{}
+	}
+	if n, err := p.profile.Notified(); err == nil {
+		r.Seccomp.Notified = n
+	}
+	for _, l := range st.Rlimits {
+		name := "rlimit" + itoa(l.Resource)
+		if l.Resource >= 0 && l.Resource < len(rlimitNames) {
+			name = rlimitNames[l.Resource]
+		}
+		r.Rlimits = append(r.Rlimits, RlimitReport{Name: name, Resource: l.Resource, Soft: limitValue(l.Cur), Hard: limitValue(l.Max)})
+	}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		r.Env = append(r.Env, name)
+	}
+	r.Downgrades = p.downgrades(st, r)
+	return r
 }
+
+// downgrades lists what was taken at less than the policy asked.
+func (p *plan) downgrades(st stageReport, r *Report) []Downgrade {
+	out := []Downgrade{}
+	ll := st.Landlock
+	switch {
+	case !ll.Enforced && ll.ABI == 0:
+		out = append(out, Downgrade{"landlock", "Landlock ruleset (exec, file, network rules, scopes)", "none",
+			"Landlock is missing or disabled (Linux 5.13, CONFIG_SECURITY_LANDLOCK, lsm=landlock): execve is limited by nothing but the broker-served loader, TCP ports and signals are not restricted"})
+	default:
+		if d := ll.DroppedFS &^ llResolveUnix; d != 0 {
+			out = append(out, Downgrade{"landlock", "file system rights " + strings.Join(sandbox.LandlockFSNames(d), ","), "not handled",
+				fmt.Sprintf("Landlock ABI %d does not know them", ll.ABI)})
+		}
+		if ll.DroppedFS&llResolveUnix != 0 {
+			out = append(out, Downgrade{"landlock", "resolve_unix (no connect to pathname UNIX sockets)", "not handled",
+				fmt.Sprintf("Landlock ABI %d < 9: under net inet the worker may connect to any pathname UNIX socket it can write to (D-Bus, X11); use net none or net unix to decide", ll.ABI)})
+		}
+		if ll.DroppedNet != 0 {
+			out = append(out, Downgrade{"landlock", "TCP rules " + strings.Join(sandbox.LandlockNetNames(ll.DroppedNet), ","), "not handled",
+				fmt.Sprintf("Landlock ABI %d < 4 (Linux 6.7): TCP ports are not restricted", ll.ABI)})
+		}
+		if ll.DroppedScoped != 0 {
+			out = append(out, Downgrade{"landlock", "scopes " + strings.Join(sandbox.LandlockScopeNames(ll.DroppedScoped), ","), "not scoped",
+				fmt.Sprintf("Landlock ABI %d < 6 (Linux 6.12)", ll.ABI)})
+		}
+	}
+	for _, s := range p.ns.skipped {
+		out = append(out, Downgrade{"namespaces", s.Name, "host's " + s.Name + " namespace", s.Reason})
+	}
+	for _, n := range p.ns.applied {
+		if !slices.Contains(st.Namespaces, n) {
+			out = append(out, Downgrade{"namespaces", n, "not verified", "the init stage's /proc/self/ns/" + n + " is the host's"})
+		}
+	}
+	if p.spec.WaitKillableRecv && !st.WaitKillableRecv {
+		out = append(out, Downgrade{"seccomp", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "not set",
+			"Linux 5.19: a signal after the broker received a request restarts the call (security.md R24-R25)"})
+	}
+	if !r.Seccomp.SyncWakeup {
+		out = append(out, Downgrade{"broker", "SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP", "not set", "Linux 6.6: brokered calls are slower"})
+	}
+	if st.Capabilities.Bounding != 0 {
+		out = append(out, Downgrade{"capabilities", "empty bounding set", "bounding set " + hexMask(st.Capabilities.Bounding),
+			"no CAP_SETPCAP to drop it (unprivileged host without a user namespace); no_new_privs still keeps execve from granting any capability"})
+	}
+	if cmdConfinesHost(p) && !r.Host.Confined {
+		out = append(out, Downgrade{"host", "Landlock confinement of the host", "none", "Landlock is missing or disabled"})
+	}
+	return out
+}
+
+// cmdConfinesHost is set by Start for a Cmd with ConfineHost.
+func cmdConfinesHost(p *plan) bool { return p.confineHost }

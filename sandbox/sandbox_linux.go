@@ -25,6 +25,9 @@ type Rlimit struct {
 type Spec struct {
 	// Rlimits are set first, in order.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// DropCapabilities empties every capability set of the thread (bounding
+	// and ambient included, as far as the thread may) before no_new_privs.
+	DropCapabilities bool `json:"drop_capabilities,omitempty"`
 	// Landlock, if not nil, restricts the thread with a Landlock ruleset.
 	Landlock *Landlock `json:"landlock,omitempty"`
 	// Filter is the seccomp program (classic BPF), installed last with
@@ -46,10 +49,20 @@ type Result struct {
 	Landlock LandlockResult
 	// WaitKillableRecv reports whether the flag was applied.
 	WaitKillableRecv bool
+	// Rlimits are the limits read back after setting them.
+	Rlimits []Rlimit
+	// Capabilities are the thread's capability sets read back after the
+	// drop (or as they were, without DropCapabilities).
+	Capabilities Capabilities
+	// BoundingDropped reports whether the bounding set could be emptied.
+	BoundingDropped bool
+	// NoNewPrivs is no_new_privs read back (PR_GET_NO_NEW_PRIVS).
+	NoNewPrivs bool
 }
 
-// Apply restricts the calling thread as spec says: rlimits, no_new_privs,
-// Landlock, then the seccomp filter with a new listener.
+// Apply restricts the calling thread as spec says, in a fixed order (each
+// step says why it comes where it does): rlimits, capabilities,
+// no_new_privs, Landlock, then the seccomp filter with a new listener.
 //
 // Preconditions: the calling goroutine is locked to its OS thread, and the
 // same thread will execve the worker.
@@ -58,17 +71,46 @@ func Apply(spec *Spec) (*Result, error) {
 		return nil, errors.New("apply sandbox: empty seccomp filter")
 	}
 	res := &Result{}
+	// 1. Rlimits, with prlimit: raising a hard limit needs
+	// CAP_SYS_RESOURCE, which step 2 drops; prlimit (unlike setrlimit
+	// behind Go's back) also tells the Go runtime not to restore its
+	// original RLIMIT_NOFILE at exec.
 	for _, rl := range spec.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(0, rl.Resource, &lim, nil); err != nil {
 			return nil, fmt.Errorf("setrlimit %d (cur %d, max %d): %w", rl.Resource, rl.Cur, rl.Max, err)
 		}
+		var got unix.Rlimit
+		if err := unix.Prlimit(0, rl.Resource, nil, &got); err == nil {
+			res.Rlimits = append(res.Rlimits, Rlimit{Resource: rl.Resource, Cur: got.Cur, Max: got.Max})
+		}
 	}
-	// no_new_privs first: Landlock and an unprivileged seccomp filter need
-	// it, and it keeps a setuid binary from gaining privileges later.
+	// 2. Capabilities: none may reach the worker, also when the host is
+	// root or the worker is root in its own user namespace. Nothing later
+	// needs one, so they go before anything else is set up.
+	if spec.DropCapabilities {
+		b, err := dropCapabilities()
+		if err != nil {
+			return nil, fmt.Errorf("drop capabilities: %w", err)
+		}
+		res.BoundingDropped = b
+	}
+	caps, err := ReadCapabilities()
+	if err != nil {
+		return nil, err
+	}
+	res.Capabilities = caps
+	// 3. no_new_privs: Landlock and a seccomp filter installed without
+	// CAP_SYS_ADMIN need it, and it keeps a set-id or file-capability
+	// binary from gaining privileges in the worker.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
+	if v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && v == 1 {
+		res.NoNewPrivs = true
+	}
+	// 4. Landlock before the filter: the filter is built to let
+	// landlock_restrict_self through, but nothing needs it to.
 	if spec.Landlock != nil {
 		lr, err := applyLandlock(spec.Landlock)
 		if err != nil {
@@ -76,6 +118,9 @@ func Apply(spec *Spec) (*Result, error) {
 		}
 		res.Landlock = lr
 	}
+	// 5. The seccomp filter last: from here on, every file system call of
+	// this thread waits for the broker, which only exists once the
+	// listener has been sent.
 	flags := uint(sys.FilterFlagNewListener)
 	if spec.WaitKillableRecv {
 		flags |= sys.FilterFlagWaitKillableRecv

@@ -70,13 +70,18 @@ func TestCLICat(t *testing.T) {
 	}
 	// /etc/shadow is under no rule: cat reports EACCES and sandbox-exec
 	// exits with cat's status.
-	out, errOut, code = cli(t, "", "-f", pol, "--audit", "-", "--", "cat", "/etc/shadow")
-	if code != 1 || !strings.Contains(errOut, "Permission denied") || out != "" {
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	out, errOut, code = cli(t, "", "-f", pol, "--audit", auditFile, "--", "cat", "/etc/shadow")
+	if code != 1 || !strings.Contains(errOut, "/etc/shadow: Permission denied") || out != "" {
 		t.Fatalf("cat /etc/shadow: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	// The audit log (JSON lines on stderr) records the denial with its rule.
+	// The audit log (JSON lines) records the denial with its rule.
+	auditLog, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var found bool
-	sc := bufio.NewScanner(strings.NewReader(errOut))
+	sc := bufio.NewScanner(strings.NewReader(string(auditLog)))
 	for sc.Scan() {
 		var ev map[string]any
 		if json.Unmarshal(sc.Bytes(), &ev) != nil {
@@ -92,7 +97,7 @@ func TestCLICat(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no audit denial for /etc/shadow in:\n%s", errOut)
+		t.Errorf("no audit denial for /etc/shadow in:\n%s", auditLog)
 	}
 }
 

@@ -89,12 +89,24 @@ type opsResult struct {
 // runOps runs the ops helper under policy text; ops are separated by ";".
 func runOpsUnder(t *testing.T, text string, dir string, ops ...string) opsResult {
 	t.Helper()
+	return runOpsWith(t, text, dir, nil, ops...)
+}
+
+// runOpsUnderGrants is runOpsUnder with per-worker grants, from "/".
+func runOpsUnderGrants(t *testing.T, text string, grants []policy.Grant, ops ...string) opsResult {
+	t.Helper()
+	return runOpsWith(t, text, "/", grants, ops...)
+}
+
+func runOpsWith(t *testing.T, text, dir string, grants []policy.Grant, ops ...string) opsResult {
+	t.Helper()
 	p := mustParse(t, text)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := launcher.CommandContext(ctx, p, testutil.Executable(), ops...)
 	cmd.Env = append(os.Environ(), testutil.HelperEnv("ops"))
 	cmd.Dir = dir
+	cmd.Grants = grants
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	var res opsResult

@@ -39,6 +39,8 @@ func dispatch(args []string) int {
 			return check(args[1:])
 		case "explain":
 			return explain(args[1:])
+		case "features":
+			return features(args[1:])
 		case "learn":
 			return learn(args[1:])
 		case "help", "-h", "-help", "--help":
@@ -54,7 +56,7 @@ func usage(w io.Writer) {
   sandbox-exec [-f FILE]... [-p TEXT] [-D NAME=VALUE]... [options] [--] CMD [ARG]...
   sandbox-exec check FILE...
   sandbox-exec explain -f FILE [-D NAME=VALUE]... [-r RIGHT] PATH...
-  sandbox-exec learn -o OUT.policy [-f BASE] [--diff|--check] -- CMD [ARG]...
+  sandbox-exec features [--json]
 
 With neither -f nor -p the built-in default policy applies.
 
@@ -64,7 +66,8 @@ options:
   -D NAME=VALUE      define a policy variable (wins over define lines)
   --audit FILE|-     write one JSON line per brokered decision (- is stderr)
   --audit-denials    audit only denials
-  --report FILE|-    write the layers enforced for the worker as JSON
+  --report FILE|-    write the layers enforced for the worker as JSON,
+                     before it execs
   --metrics          print a latency summary of brokered calls at exit
 `)
 }
@@ -147,12 +150,26 @@ func run(args []string) int {
 		errorf("%v", err)
 		return exitFailure
 	}
+	// This process serves one policy and touches nothing else: confine it
+	// to what the policy grants (security.md R5). Before Landlock ABI 8
+	// this re-executes sandbox-exec, which then gets here again.
+	var writable []string
+	for _, out := range []string{*auditPath, *reportPath} {
+		if out != "" && out != "-" {
+			writable = append(writable, out)
+		}
+	}
+	if _, err := launcher.ConfineHost(launcher.HostConfig{Policies: []*policy.Policy{p}, Programs: argv[:1], Writable: writable}); err != nil {
+		errorf("%v", err)
+		return exitFailure
+	}
 	if err := launcher.BecomeSubreaper(); err != nil {
 		errorf("%v", err)
 		return exitFailure
 	}
 	cmd := launcher.Command(p, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ConfineHost = true
 
 	var closers []io.Closer
 	defer func() {
@@ -179,6 +196,19 @@ func run(args []string) int {
 		cmd.AuditDenialsOnly = *auditDenials
 	}
 
+	if *reportPath != "" {
+		// Opened now, before the worker starts.
+		w, c, err := openOutput(*reportPath)
+		if err != nil {
+			errorf("--report: %v", err)
+			return exitFailure
+		}
+		if c != nil {
+			closers = append(closers, c)
+		}
+		cmd.BeforeExec = func(r *launcher.Report) error { return encodeJSON(w, r) }
+	}
+
 	// Forward the signals a user sends to the worker (security.md R64).
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -202,11 +232,6 @@ func run(args []string) int {
 			cmd.Signal(s)
 		}
 	}()
-	if *reportPath != "" {
-		if err := writeJSON(*reportPath, cmd.Report()); err != nil {
-			errorf("--report: %v", err)
-		}
-	}
 	err = cmd.Wait()
 	if *metrics {
 		printMetrics(os.Stderr, cmd.Metrics())
@@ -244,14 +269,7 @@ func openOutput(path string) (io.Writer, io.Closer, error) {
 	return f, f, nil
 }
 
-func writeJSON(path string, v any) error {
-	w, c, err := openOutput(path)
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		defer c.Close()
-	}
+func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
