@@ -121,7 +121,7 @@ func ProbeFeatures() *Features {
 	add("landlock-scope", "landlock", sandbox.LandlockKernel(6), need(6, "landlock-scope"), abiWhy+": abstract UNIX socket and signal scopes (ABI 6)")
 	tsync := need(8, "landlock-tsync")
 	if tsync != nil && lerr == nil {
-		tsync = fmt.Errorf("Landlock ABI %d < 8: a host restricts all its threads through go-landlock's psx instead (works with and without cgo)", abi)
+		tsync = fmt.Errorf("Landlock ABI %d < 8: a host confines itself by restricting one thread and re-executing, so all its threads share one domain", abi)
 	}
 	add("landlock-tsync", "landlock", "newer than 6.15", tsync, abiWhy+": LANDLOCK_RESTRICT_SELF_TSYNC restricts every thread of the host at once")
 
