@@ -46,6 +46,16 @@ type Options struct {
 	// as the worker (security.md R39). 0 means the broker's own fsuid and
 	// fsgid; a broker that is not root can only use its own.
 	Uid, Gid int
+	// WaitKillableRecv tells the broker that the workers' filter was
+	// installed with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19):
+	// once a request is received only a fatal signal interrupts the
+	// worker's call. The broker then installs an fd with a plain ADDFD and
+	// answers with SEND (val = the new fd number) instead of ADDFD|SEND:
+	// an ADDFD|SEND interrupted by SIGSTOP of the host (which no mask can
+	// block) makes the kernel answer the worker with 0 and no fd; a plain
+	// ADDFD interrupted that way leaves the request pending and is
+	// retried, and no worker thread can give up between ADDFD and SEND.
+	WaitKillableRecv bool
 	// Groups are the worker's supplementary groups. Nil means the broker's
 	// own; an empty, non-nil slice means none (needs CAP_SETGID).
 	Groups []int
@@ -70,6 +80,7 @@ type Event struct {
 type Broker struct {
 	m         *policy.Matcher
 	denyErrno int
+	twoStep   bool // WaitKillableRecv: ADDFD, then SEND
 	audit     func(Event)
 	denials   bool
 	threads   int
@@ -119,6 +130,7 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		m:         opts.Matcher,
 		denyErrno: deny,
+		twoStep:   opts.WaitKillableRecv,
 		audit:     opts.Audit,
 		denials:   opts.AuditDenialsOnly,
 		threads:   threads,

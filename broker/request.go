@@ -183,7 +183,21 @@ func (r *req) reply(res result) int {
 			flags = unix.O_CLOEXEC
 		}
 		a := sys.NotifAddfd{ID: r.n.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(res.fd), NewfdFlags: flags}
-		_, err := addfdNoSignals(r.l, &a)
+		if r.b.twoStep {
+			a.Flags = 0
+		}
+		newfd, err := addfdNoSignals(r.l, &a)
+		if err == nil && r.b.twoStep {
+			// The value comes from ADDFD (R21); see Options.WaitKillableRecv.
+			resp := sys.NotifResp{ID: r.n.ID, Val: int64(newfd)}
+			if err := r.l.Send(&resp); err != nil {
+				if !errors.Is(err, unix.ENOENT) {
+					r.b.metrics.sendErrors.Add(1)
+				}
+				r.b.metrics.dropped.Add(1)
+			}
+			return 0
+		}
 		if err == nil {
 			return 0
 		}

@@ -92,17 +92,18 @@ type Cmd struct {
 	Process      *os.Process
 	ProcessState *os.ProcessState
 
-	ctx       context.Context
-	inner     *exec.Cmd
-	broker    *broker.Broker
-	report    *Report
-	release   chan struct{} // lets the Pdeathsig thread go after the worker exited
-	serveDone chan error
-	stopServe context.CancelFunc
-	waitOnce  sync.Once
-	waitErr   error
-	started   bool
-	pidNS     bool // the worker is the init of its own pid namespace
+	ctx        context.Context
+	inner      *exec.Cmd
+	broker     *broker.Broker
+	brokerOpts broker.Options
+	report     *Report
+	release    chan struct{} // lets the Pdeathsig thread go after the worker exited
+	serveDone  chan error
+	stopServe  context.CancelFunc
+	waitOnce   sync.Once
+	waitErr    error
+	started    bool
+	pidNS      bool // the worker is the init of its own pid namespace
 }
 
 // Command returns a Cmd that runs name with args under p.
@@ -181,13 +182,16 @@ func (c *Cmd) Start() error {
 	if err != nil {
 		return &Error{Op: "grants", Err: err}
 	}
-	b, err := broker.New(broker.Options{
+	c.brokerOpts = broker.Options{
 		Matcher:          matcher,
 		DenyErrno:        c.Policy.DefaultErrno(),
 		Audit:            c.Audit,
 		AuditDenialsOnly: c.AuditDenialsOnly,
 		Threads:          c.BrokerThreads,
-	})
+	}
+	// Checked now, before anything starts; built again below once the
+	// init stage says how the filter was installed.
+	b, err := broker.New(c.brokerOpts)
 	if err != nil {
 		return &Error{Op: "broker", Err: err}
 	}
@@ -316,10 +320,22 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 	}
 	c.report = plan.report(ready.Report, c.inner.Process.Pid, env)
 
+	listener := msg.Files[0]
+	if ready.Report.WaitKillableRecv {
+		// Only a fatal signal can interrupt a received call: the broker
+		// may answer with ADDFD then SEND (broker.Options.WaitKillableRecv).
+		opts := c.brokerOpts
+		opts.WaitKillableRecv = true
+		b, err := broker.New(opts)
+		if err != nil {
+			listener.Close()
+			return &Error{Op: "broker", Err: err}
+		}
+		c.broker = b
+	}
 	serveCtx, stop := context.WithCancel(context.Background())
 	c.stopServe = stop
 	c.serveDone = make(chan error, 1)
-	listener := msg.Files[0]
 	go func() { c.serveDone <- c.broker.Serve(serveCtx, listener) }()
 
 	if c.BeforeExec != nil {
