@@ -57,8 +57,8 @@ func TestMain(m *testing.M) {
 		cHelper = ""
 	}
 	sandboxExec = filepath.Join(dir, "sandbox-exec")
-	if out, err := exec.Command("go", "build", "-o", sandboxExec, "../../cmd/sandbox-exec").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n%s", err, out)
+	if err := testutil.BuildCommand(sandboxExec); err != nil {
+		fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -5,7 +5,6 @@ package layers
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -39,8 +38,5 @@ func TestMain(m *testing.M) {
 }
 
 func build(out string, env []string) error {
-	cmd := exec.Command("go", "build", "-o", out, "../../cmd/sandbox-exec")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
+	return testutil.BuildCommand(out, env...)
 }

@@ -5,7 +5,6 @@ package workloads
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -22,9 +21,7 @@ func TestMain(m *testing.M) {
 	// Next to the test binary, in the directory "go test" removes after
 	// the run.
 	sandboxExec = filepath.Join(filepath.Dir(testutil.Executable()), "sandbox-exec")
-	build := exec.Command("go", "build", "-o", sandboxExec, "../../cmd/sandbox-exec")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := testutil.BuildCommand(sandboxExec); err != nil {
 		fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,22 @@
+//go:build linux
+
+package testutil
+
+import (
+	"os"
+	"os/exec"
+)
+
+// CommandPackage is the import path of the sandbox-exec command.
+const CommandPackage = "github.com/seed-025014a4/sandbox-exec/cmd/sandbox-exec"
+
+// BuildCommand builds the sandbox-exec command into out with "go build",
+// with env added to the environment (CGO_ENABLED=0, say). Build output goes
+// to stderr. End-to-end test packages call it from TestMain, with out next
+// to the test binary, in the directory "go test" removes after the run.
+func BuildCommand(out string, env ...string) error {
+	cmd := exec.Command("go", "build", "-o", out, CommandPackage)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
