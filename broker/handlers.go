@@ -911,34 +911,20 @@ func (r *req) getxattr(nofollow bool) result {
 	if c != codeOK {
 		return fail(c)
 	}
-	p, c := r.readFirstPath(r.arg(0), false)
-	if c != codeOK {
-		return fail(c)
-	}
-	obj, c := r.lookup(target{dirfd: unix.AT_FDCWD, path: p, nofollow: nofollow}, need{right: policy.Stat})
-	if c != codeOK {
-		return fail(c)
-	}
-	size := min(r.arg(3), xattrSizeMax)
-	var buf []byte
-	if size > 0 {
-		buf = make([]byte, size)
-	}
-	// Through the magic link: the lookup lands on the object itself (the
-	// symlink for lgetxattr).
-	n, err := unix.Getxattr(procFdPath(obj.fd), name, buf)
-	if err != nil {
-		return fail(errCode(err))
-	}
-	if size > 0 {
-		if c := r.writeMem(r.arg(2), buf[:n]); c != codeOK {
-			return fail(c)
-		}
-	}
-	return value(int64(n))
+	return r.readXattr(nofollow, r.arg(2), r.arg(3), func(path string, buf []byte) (int, error) {
+		return unix.Getxattr(path, name, buf)
+	})
 }
 
 func (r *req) listxattr(nofollow bool) result {
+	return r.readXattr(nofollow, r.arg(1), r.arg(2), unix.Listxattr)
+}
+
+// readXattr serves the xattr reads: the path (argument 0) needs stat; read
+// runs on the object through its magic link (the lookup lands on the
+// object itself, the symlink for the l- forms) into a buffer of at most
+// size bytes, which is copied to the worker's buffer at addr.
+func (r *req) readXattr(nofollow bool, addr, size uint64, read func(path string, buf []byte) (int, error)) result {
 	p, c := r.readFirstPath(r.arg(0), false)
 	if c != codeOK {
 		return fail(c)
@@ -947,17 +933,17 @@ func (r *req) listxattr(nofollow bool) result {
 	if c != codeOK {
 		return fail(c)
 	}
-	size := min(r.arg(2), xattrSizeMax)
+	size = min(size, xattrSizeMax)
 	var buf []byte
 	if size > 0 {
 		buf = make([]byte, size)
 	}
-	n, err := unix.Listxattr(procFdPath(obj.fd), buf)
+	n, err := read(procFdPath(obj.fd), buf)
 	if err != nil {
 		return fail(errCode(err))
 	}
 	if size > 0 {
-		if c := r.writeMem(r.arg(1), buf[:n]); c != codeOK {
+		if c := r.writeMem(addr, buf[:n]); c != codeOK {
 			return fail(c)
 		}
 	}
