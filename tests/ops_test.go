@@ -41,31 +41,10 @@ func init() {
 }
 
 func runOps(args []string) int {
-	var op []string
-	flush := func() {
-		if len(op) > 0 {
-			fmt.Println(doOp(op))
-			op = nil
-		}
+	for _, op := range testutil.SplitOps(args) {
+		fmt.Println(doOp(op))
 	}
-	for _, a := range args {
-		if a == ";" {
-			flush()
-			continue
-		}
-		op = append(op, a)
-	}
-	flush()
 	return 0
-}
-
-func errName(err error) string {
-	if e, ok := err.(unix.Errno); ok {
-		if n := unix.ErrnoName(e); n != "" {
-			return n
-		}
-	}
-	return err.Error()
 }
 
 var flagNames = map[string]int{
@@ -91,7 +70,7 @@ func readSome(fd int) string {
 	buf := make([]byte, 64)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
-		return "read:" + errName(err)
+		return "read:" + testutil.ErrnoName(err)
 	}
 	return strconv.Quote(string(buf[:n]))
 }
@@ -118,7 +97,7 @@ func doOp(op []string) string {
 		flags := parseFlags(op[2])
 		fd, err := unix.Open(op[1], flags, 0o644)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_PATH|unix.O_DIRECTORY) != 0 {
@@ -128,13 +107,13 @@ func doOp(op []string) string {
 	case "openat":
 		dfd, err := unix.Open(op[1], unix.O_PATH|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return "dir:" + errName(err)
+			return "dir:" + testutil.ErrnoName(err)
 		}
 		defer unix.Close(dfd)
 		flags := parseFlags(op[3])
 		fd, err := unix.Openat(dfd, op[2], flags, 0o644)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_PATH|unix.O_DIRECTORY) != 0 {
@@ -144,11 +123,11 @@ func doOp(op []string) string {
 	case "write":
 		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		if _, err := unix.Write(fd, []byte(op[2])); err != nil {
-			return "write:" + errName(err)
+			return "write:" + testutil.ErrnoName(err)
 		}
 		return "ok"
 	case "stat", "lstat":
@@ -160,36 +139,36 @@ func doOp(op []string) string {
 			err = unix.Lstat(op[1], &st)
 		}
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok ino=%d %s", st.Ino, fileType(st.Mode))
 	case "fstat":
 		fd, err := unix.Open(op[1], unix.O_RDONLY, 0)
 		if err != nil {
-			return "open:" + errName(err)
+			return "open:" + testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH); err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok ino=%d %s", st.Ino, fileType(st.Mode))
 	case "access":
 		mode := map[string]uint32{"f": unix.F_OK, "r": unix.R_OK, "w": unix.W_OK, "x": unix.X_OK, "rw": unix.R_OK | unix.W_OK}[op[2]]
 		if err := unix.Access(op[1], mode); err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return "ok"
 	case "readlink":
 		buf := make([]byte, 4096)
 		n, err := unix.Readlink(op[1], buf)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return "ok " + string(buf[:n])
 	case "chdir":
 		if err := unix.Chdir(op[1]); err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return "ok"
 	case "mkdir":
@@ -205,7 +184,7 @@ func doOp(op []string) string {
 	case "ls":
 		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		var names []string
@@ -213,7 +192,7 @@ func doOp(op []string) string {
 		for {
 			n, err := unix.Getdents(fd, buf)
 			if err != nil {
-				return "getdents:" + errName(err)
+				return "getdents:" + testutil.ErrnoName(err)
 			}
 			if n == 0 {
 				break
@@ -253,7 +232,7 @@ func doOp(op []string) string {
 	case "self-status":
 		b, err := os.ReadFile("/proc/self/status")
 		if err != nil {
-			return errName(unwrapErrno(err))
+			return testutil.ErrnoName(unwrapErrno(err))
 		}
 		pid := ""
 		for _, line := range bytes.Split(b, []byte("\n")) {
@@ -268,7 +247,7 @@ func doOp(op []string) string {
 
 func result(err error) string {
 	if err != nil {
-		return errName(err)
+		return testutil.ErrnoName(err)
 	}
 	return "ok"
 }

@@ -630,7 +630,7 @@ func hostAccess(p string) string {
 func hostOpen(p string, flags uint64) string {
 	fd, err := unix.Open(p, int(flags)|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return errName(err)
+		return testutil.ErrnoName(err)
 	}
 	defer unix.Close(fd)
 	if !readable(flags) {
@@ -639,7 +639,7 @@ func hostOpen(p string, flags uint64) string {
 	buf := make([]byte, 64)
 	k, err := unix.Read(fd, buf)
 	if err != nil {
-		return "ok read:" + errName(err)
+		return "ok read:" + testutil.ErrnoName(err)
 	}
 	return "ok " + strconv.Quote(string(buf[:k]))
 }

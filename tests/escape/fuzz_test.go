@@ -136,7 +136,7 @@ func reference(D, p string) (string, uint64) {
 	p = strings.Replace(p, "/proc/self/cwd", D+"/allowed", 1)
 	fd, err := unix.Openat(dfd, p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return errName(err), 0
+		return testutil.ErrnoName(err), 0
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

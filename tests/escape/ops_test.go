@@ -5,7 +5,6 @@ package escape
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -50,11 +49,7 @@ func runEsc(args []string) int {
 	secretIno, _ = strconv.ParseUint(args[0], 10, 64)
 	args = args[1:]
 	vars["pid"] = strconv.Itoa(os.Getpid())
-	var op []string
-	flush := func() {
-		if len(op) == 0 {
-			return
-		}
+	for _, op := range testutil.SplitOps(args) {
 		save := ""
 		if strings.HasPrefix(op[0], "@") {
 			save, op = op[0][1:], op[1:]
@@ -74,28 +69,8 @@ func runEsc(args []string) int {
 			unix.Close(val)
 		}
 		fmt.Println(res)
-		op = nil
 	}
-	for _, a := range args {
-		if a == ";" {
-			flush()
-			continue
-		}
-		op = append(op, a)
-	}
-	flush()
 	return 0
-}
-
-func errName(err error) string {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		if n := unix.ErrnoName(e); n != "" {
-			return n
-		}
-		return fmt.Sprintf("errno%d", int(e))
-	}
-	return err.Error()
 }
 
 var flagNames = map[string]uint64{
@@ -202,7 +177,7 @@ func rawsys(nr uintptr, a ...uintptr) (uintptr, unix.Errno) {
 func describe(fd int, read bool) string {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return "ok fstat:" + errName(err)
+		return "ok fstat:" + testutil.ErrnoName(err)
 	}
 	if st.Ino == secretIno {
 		return "ESCAPE"
@@ -213,7 +188,7 @@ func describe(fd int, read bool) string {
 	buf := make([]byte, 64)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
-		return "ok read:" + errName(err)
+		return "ok read:" + testutil.ErrnoName(err)
 	}
 	return "ok " + strconv.Quote(string(buf[:n]))
 }
@@ -224,7 +199,7 @@ func readable(flags uint64) bool {
 
 func fdResult(r uintptr, e unix.Errno, flags uint64) (string, int) {
 	if e != 0 {
-		return errName(e), -1
+		return testutil.ErrnoName(e), -1
 	}
 	fd := int(r)
 	return describe(fd, readable(flags)), fd
@@ -252,14 +227,14 @@ func dirArg(s string) (int, string) {
 	if strings.HasPrefix(s, "file:") {
 		fd, err := unix.Open(s[5:], unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return -1, "dir:" + errName(err)
+			return -1, "dir:" + testutil.ErrnoName(err)
 		}
 		return fd, ""
 	}
 	if strings.HasPrefix(s, "/") {
 		fd, err := unix.Open(s, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return -1, "dir:" + errName(err)
+			return -1, "dir:" + testutil.ErrnoName(err)
 		}
 		return fd, ""
 	}
@@ -295,7 +270,7 @@ func doOp(op []string) (string, int) {
 	case "mode": // mode PATH FLAGS MODE: open, print the new file's mode
 		r, e := rawsys(unix.SYS_OPENAT, uintptr(0xffffff9c), cstr(op[1]), uintptr(parseFlags(op[2])), uintptr(num(op[3])))
 		if e != 0 {
-			return errName(e), -1
+			return testutil.ErrnoName(e), -1
 		}
 		var st unix.Stat_t
 		unix.Fstat(int(r), &st)
@@ -304,7 +279,7 @@ func doOp(op []string) (string, int) {
 	case "ino": // ino PATH FLAGS: open, print inode and rdev
 		r, e := rawsys(unix.SYS_OPENAT, uintptr(0xffffff9c), cstr(op[1]), uintptr(parseFlags(op[2])), 0)
 		if e != 0 {
-			return errName(e), -1
+			return testutil.ErrnoName(e), -1
 		}
 		var st unix.Stat_t
 		unix.Fstat(int(r), &st)
@@ -350,13 +325,13 @@ func doOp(op []string) (string, int) {
 			err = unix.Lstat(op[1], &st)
 		}
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return statLine(&st), -1
 	case "statfull": // statfull PATH: every field a direct stat must match
 		var st unix.Stat_t
 		if err := unix.Stat(op[1], &st); err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return statFull(&st), -1
 	case "fstatat": // fstatat DIR PATH FLAGS
@@ -367,23 +342,23 @@ func doOp(op []string) (string, int) {
 		var st unix.Stat_t
 		// unix.Fstatat passes dirfd and flags unchanged (int is 64-bit).
 		if err := unix.Fstatat(dfd, op[2], &st, int(num(op[3]))); err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return statLine(&st), -1
 	case "fstatcmp": // fstatcmp PATH: fstat = newfstatat(fd, "", EMPTY) = statx(fd, "", EMPTY)
 		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return "open:" + errName(err), -1
+			return "open:" + testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		var a, b unix.Stat_t
 		var x unix.Statx_t
 		unix.Fstat(fd, &a)
 		if err := unix.Fstatat(fd, "", &b, unix.AT_EMPTY_PATH); err != nil {
-			return "fstatat:" + errName(err), -1
+			return "fstatat:" + testutil.ErrnoName(err), -1
 		}
 		if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &x); err != nil {
-			return "statx:" + errName(err), -1
+			return "statx:" + testutil.ErrnoName(err), -1
 		}
 		if statFull(&a) != statFull(&b) || x.Ino != a.Ino || uint64(x.Size) != uint64(a.Size) || uint32(x.Mode) != a.Mode&0xffff {
 			return fmt.Sprintf("differ %s / %s / ino=%d", statFull(&a), statFull(&b), x.Ino), -1
@@ -392,13 +367,13 @@ func doOp(op []string) (string, int) {
 	case "statxempty": // statx(AT_FDCWD, "", AT_EMPTY_PATH)
 		var x unix.Statx_t
 		if err := unix.Statx(unix.AT_FDCWD, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &x); err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return fmt.Sprintf("ok ino=%d", x.Ino), -1
 	case "statx": // statx PATH: the basic fields
 		var x unix.Statx_t
 		if err := unix.Statx(unix.AT_FDCWD, op[1], 0, unix.STATX_BASIC_STATS, &x); err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return fmt.Sprintf("ok ino=%d mode=%#o size=%d uid=%d nlink=%d mtime=%d", x.Ino, x.Mode, x.Size, x.Uid, x.Nlink, x.Mtime.Sec), -1
 	case "access": // access PATH MODE(number): access(2)
@@ -408,7 +383,7 @@ func doOp(op []string) (string, int) {
 		buf := make([]byte, 4096)
 		n, err := unix.Readlink(op[1], buf)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return "ok " + string(buf[:n]), -1
 	case "chdir":
@@ -416,7 +391,7 @@ func doOp(op []string) (string, int) {
 	case "fchdir": // fchdir PATH: open O_PATH|O_DIRECTORY, fchdir
 		fd, err := unix.Open(op[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return "open:" + errName(err), -1
+			return "open:" + testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		return result(unix.Fchdir(fd)), -1
@@ -426,7 +401,7 @@ func doOp(op []string) (string, int) {
 			nr := num(f)
 			r, _, e := unix.Syscall6(uintptr(nr), 0, 0, 0, 0, 0, 0)
 			if e != unix.ENOSYS {
-				bad = append(bad, fmt.Sprintf("%d=%d/%s", nr, int64(r), errName(e)))
+				bad = append(bad, fmt.Sprintf("%d=%d/%s", nr, int64(r), testutil.ErrnoName(e)))
 			}
 		}
 		if len(bad) > 0 {
@@ -437,7 +412,7 @@ func doOp(op []string) (string, int) {
 		for range num(op[1]) {
 			pid, _, e := unix.RawSyscall(unix.SYS_FORK, 0, 0, 0)
 			if e != 0 {
-				return "fork:" + errName(e), -1
+				return "fork:" + testutil.ErrnoName(e), -1
 			}
 			if pid == 0 {
 				for {
@@ -453,7 +428,7 @@ func doOp(op []string) (string, int) {
 		buf := make([]byte, 64<<10)
 		for left := int(num(op[1])); left > 0; left -= len(buf) {
 			if _, err := unix.Write(1, buf); err != nil {
-				return "write:" + errName(err), -1
+				return "write:" + testutil.ErrnoName(err), -1
 			}
 		}
 		return "ok", -1
@@ -466,7 +441,7 @@ func doOp(op []string) (string, int) {
 	case "ls":
 		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		var names []string
@@ -474,7 +449,7 @@ func doOp(op []string) (string, int) {
 		for {
 			n, err := unix.Getdents(fd, buf)
 			if err != nil {
-				return "getdents:" + errName(err), -1
+				return "getdents:" + testutil.ErrnoName(err), -1
 			}
 			if n == 0 {
 				break
@@ -490,7 +465,7 @@ func doOp(op []string) (string, int) {
 		}
 		r, e := rawsys(uintptr(num(op[1])), a...)
 		if e != 0 {
-			return errName(e), -1
+			return testutil.ErrnoName(e), -1
 		}
 		return fmt.Sprintf("ok %d", int64(r)), -1
 	case "sysfd": // sysfd NR ARG...: a raw syscall returning an fd
@@ -503,11 +478,11 @@ func doOp(op []string) (string, int) {
 	case "write": // write PATH TEXT: O_WRONLY|O_CREAT|O_TRUNC
 		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		if _, err := unix.Write(fd, []byte(op[2])); err != nil {
-			return "write:" + errName(err), -1
+			return "write:" + testutil.ErrnoName(err), -1
 		}
 		return "ok", -1
 	case "fdwrite": // fdwrite FD TEXT
@@ -517,13 +492,13 @@ func doOp(op []string) (string, int) {
 		buf := make([]byte, 64)
 		n, err := unix.Pread(int(num(op[1])), buf, 0)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return "ok " + strconv.Quote(string(buf[:n])), -1
 	case "fill": // fill PATH: write 64 KiB blocks until an error
 		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		signal.Ignore(syscall.SIGXFSZ)
@@ -533,7 +508,7 @@ func doOp(op []string) (string, int) {
 			n, err := unix.Write(fd, buf)
 			total += n
 			if err != nil {
-				return fmt.Sprintf("%s after %d", errName(err), total), -1
+				return fmt.Sprintf("%s after %d", testutil.ErrnoName(err), total), -1
 			}
 		}
 		return "ok no limit", -1
@@ -555,7 +530,7 @@ func doOp(op []string) (string, int) {
 		cmd := exec.Command(op[1], op[2:]...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return "exec:" + errName(err) + " " + strings.TrimSpace(string(out)), -1
+			return "exec:" + testutil.ErrnoName(err) + " " + strings.TrimSpace(string(out)), -1
 		}
 		return "ok " + strings.TrimSpace(string(out)), -1
 	case "envhas":
@@ -566,7 +541,7 @@ func doOp(op []string) (string, int) {
 	case "selfstatus": // /proc/self/status: "ok pid=SAME" when Pid: is getpid()
 		fd, err := unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		buf := make([]byte, 4096)
@@ -584,7 +559,7 @@ func doOp(op []string) (string, int) {
 		var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		var data [2]unix.CapUserData
 		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		return fmt.Sprintf("ok uid=%d dac_override=%v eff=%#x", os.Geteuid(), data[0].Effective&(1<<unix.CAP_DAC_OVERRIDE) != 0, uint64(data[1].Effective)<<32|uint64(data[0].Effective)), -1
 	case "sync": // sync TAG ARGS...: print "SYNC TAG ARGS", wait for the harness
@@ -646,7 +621,7 @@ func doOp(op []string) (string, int) {
 					defer wg.Done()
 					fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
 					if err != nil {
-						res[j] = errName(err)
+						res[j] = testutil.ErrnoName(err)
 						return
 					}
 					unix.Close(fd)
@@ -699,14 +674,14 @@ func doOp(op []string) (string, int) {
 	case "uconnect": // uconnect ADDR: AF_UNIX stream connect; @name is abstract
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return "socket:" + errName(err), -1
+			return "socket:" + testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		return result(unix.Connect(fd, &unix.SockaddrUnix{Name: op[1]})), -1
 	case "usendto": // usendto ADDR: unconnected AF_UNIX datagram
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return "socket:" + errName(err), -1
+			return "socket:" + testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		return result(unix.Sendto(fd, []byte("x"), 0, &unix.SockaddrUnix{Name: op[1]})), -1
@@ -715,7 +690,7 @@ func doOp(op []string) (string, int) {
 		_ = cmd
 		pid, _, e := unix.RawSyscall(unix.SYS_FORK, 0, 0, 0)
 		if e != 0 {
-			return "fork:" + errName(e), -1
+			return "fork:" + testutil.ErrnoName(e), -1
 		}
 		if pid == 0 {
 			for {
@@ -727,16 +702,16 @@ func doOp(op []string) (string, int) {
 		unix.Kill(int(pid), unix.SIGKILL)
 		var ws unix.WaitStatus
 		unix.Wait4(int(pid), &ws, 0, nil)
-		return fmt.Sprintf("ptrace=%s kcmp=%s", errName(e1), errName(e2)), -1
+		return fmt.Sprintf("ptrace=%s kcmp=%s", testutil.ErrnoName(e1), testutil.ErrnoName(e2)), -1
 	case "inotify": // inotify PATH: init1 + add_watch, wait for the harness, read one event
 		ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 		if err != nil {
-			return "init:" + errName(err), -1
+			return "init:" + testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(ifd)
 		wd, err := unix.InotifyAddWatch(ifd, op[1], unix.IN_CREATE)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		if len(op) < 3 {
 			return fmt.Sprintf("ok wd=%d", wd), -1
@@ -746,7 +721,7 @@ func doOp(op []string) (string, int) {
 		buf := make([]byte, 4096)
 		n, err := unix.Read(ifd, buf)
 		if err != nil || n < unix.SizeofInotifyEvent {
-			return "read:" + errName(err), -1
+			return "read:" + testutil.ErrnoName(err), -1
 		}
 		wd2 := int32(binary.LittleEndian.Uint32(buf[0:]))
 		mask := binary.LittleEndian.Uint32(buf[4:])
@@ -756,12 +731,12 @@ func doOp(op []string) (string, int) {
 	case "unlinkkeep": // unlinkkeep PATH TEXT: C-21
 		fd, err := unix.Open(op[1], unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return errName(err), -1
+			return testutil.ErrnoName(err), -1
 		}
 		defer unix.Close(fd)
 		unix.Write(fd, []byte(op[2]))
 		if err := unix.Unlink(op[1]); err != nil {
-			return "unlink:" + errName(err), -1
+			return "unlink:" + testutil.ErrnoName(err), -1
 		}
 		buf := make([]byte, 64)
 		n, _ := unix.Pread(fd, buf, 0)
@@ -798,7 +773,7 @@ func result(err error) string {
 		if e, ok := err.(unix.Errno); ok && e == 0 {
 			return "ok"
 		}
-		return errName(err)
+		return testutil.ErrnoName(err)
 	}
 	return "ok"
 }
@@ -845,7 +820,7 @@ func guardPage(path string) string {
 	pg := os.Getpagesize()
 	mem, err := unix.Mmap(-1, 0, 3*pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return "mmap:" + errName(err)
+		return "mmap:" + testutil.ErrnoName(err)
 	}
 	defer unix.Munmap(mem)
 	// A string that spans pages 0 and 1 (both readable).
@@ -859,7 +834,7 @@ func guardPage(path string) string {
 	}
 	mem = mem[pg:]
 	if err := unix.Mprotect(mem[pg:2*pg], unix.PROT_NONE); err != nil {
-		return "mprotect:" + errName(err)
+		return "mprotect:" + testutil.ErrnoName(err)
 	}
 	try := func(addr uintptr) string {
 		r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(0xffffff9c), addr, unix.O_RDONLY, 0, 0, 0)
@@ -952,7 +927,7 @@ func loopOpen(n int, path string, good uint64, limit time.Duration) (s string) {
 		}
 		if e != 0 {
 			fail++
-			errs[errName(e)]++
+			errs[testutil.ErrnoName(e)]++
 			continue
 		}
 		var st unix.Stat_t
@@ -983,14 +958,14 @@ func loopOpen(n int, path string, good uint64, limit time.Duration) (s string) {
 func memfdFlip(n int, good, bad string) string {
 	fd, err := unix.MemfdCreate("path", unix.MFD_CLOEXEC)
 	if err != nil {
-		return "memfd:" + errName(err)
+		return "memfd:" + testutil.ErrnoName(err)
 	}
 	defer unix.Close(fd)
 	pg := os.Getpagesize()
 	unix.Ftruncate(fd, int64(pg))
 	mem, err := unix.Mmap(fd, 0, pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return "mmap:" + errName(err)
+		return "mmap:" + testutil.ErrnoName(err)
 	}
 	defer unix.Munmap(mem)
 	copy(mem, good)
@@ -1082,7 +1057,7 @@ func randomCalls(n int, seed uint64) string {
 	pg := os.Getpagesize()
 	scratch, err := unix.Mmap(-1, 0, 4*pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return "mmap:" + errName(err)
+		return "mmap:" + testutil.ErrnoName(err)
 	}
 	unix.Mprotect(scratch[3*pg:], unix.PROT_NONE)
 	base := addr(&scratch[0])
@@ -1159,7 +1134,7 @@ func forkBomb(limit int) string {
 	for len(pids) < limit {
 		pid, _, e := unix.RawSyscall(unix.SYS_FORK, 0, 0, 0)
 		if e != 0 {
-			return fmt.Sprintf("%s after %d", errName(e), len(pids))
+			return fmt.Sprintf("%s after %d", testutil.ErrnoName(e), len(pids))
 		}
 		if pid == 0 {
 			for {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/seed-025014a4/sandbox-exec/internal/testutil"
 )
 
 // The "probe" helper is the workload of these tests: a copy of this test
@@ -43,37 +45,15 @@ import (
 //	open PATH                open O_RDONLY (brokered) and read; "ok N" bytes
 //	orphan SECS              double fork: a grandchild that sleeps SECS seconds
 func runProbe(args []string) int {
-	var op []string
-	flush := func() {
-		if len(op) > 0 {
-			fmt.Println(doProbe(op))
-			op = nil
-		}
+	for _, op := range testutil.SplitOps(args) {
+		fmt.Println(doProbe(op))
 	}
-	for _, a := range args {
-		if a == ";" {
-			flush()
-			continue
-		}
-		op = append(op, a)
-	}
-	flush()
 	return 0
-}
-
-func errName(err error) string {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		if n := unix.ErrnoName(e); n != "" {
-			return n
-		}
-	}
-	return err.Error()
 }
 
 func result(err error) string {
 	if err != nil {
-		return errName(err)
+		return testutil.ErrnoName(err)
 	}
 	return "ok"
 }
@@ -91,11 +71,11 @@ func doProbe(op []string) string {
 	case "exec":
 		pid, err := syscall.ForkExec(op[1], []string{op[1]}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		var ws syscall.WaitStatus
 		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok exit %d", ws.ExitStatus())
 	case "kill":
@@ -156,7 +136,7 @@ func doProbe(op []string) string {
 	case "rlimit":
 		var rl unix.Rlimit
 		if err := unix.Getrlimit(atoi(op[1]), &rl); err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok %d %d", rl.Cur, rl.Max)
 	case "env":
@@ -166,7 +146,7 @@ func doProbe(op []string) string {
 	case "status":
 		f, err := os.Open("/proc/self/status")
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer f.Close()
 		var out []string
@@ -182,7 +162,7 @@ func doProbe(op []string) string {
 	case "nnp":
 		v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok %d", v)
 	case "ids":
@@ -191,7 +171,7 @@ func doProbe(op []string) string {
 	case "connect-tcp", "bind-tcp":
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		sa := &unix.SockaddrInet4{Port: atoi(op[1]), Addr: [4]byte{127, 0, 0, 1}}
@@ -202,27 +182,27 @@ func doProbe(op []string) string {
 	case "connect-abstract":
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		return result(unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + op[1]}))
 	case "open":
 		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		b := make([]byte, 1<<16)
 		n, err := unix.Read(fd, b)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok %d", n)
 	case "readlink":
 		b := make([]byte, 256)
 		n, err := unix.Readlink(op[1], b)
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		return "ok " + string(b[:n])
 	case "orphan":
@@ -230,7 +210,7 @@ func doProbe(op []string) string {
 		// grandchild sleeps.
 		pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", "sleep " + op[1] + " & exit 0"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
 		if err != nil {
-			return errName(err)
+			return testutil.ErrnoName(err)
 		}
 		var ws syscall.WaitStatus
 		syscall.Wait4(pid, &ws, 0, nil)
