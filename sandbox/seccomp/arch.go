@@ -3,7 +3,8 @@ package seccomp
 import (
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
+	"sync"
 )
 
 // Arch is a seccomp audit architecture (AUDIT_ARCH_*), the value the kernel
@@ -17,44 +18,61 @@ const (
 	ArchARM64 Arch = 0xc00000b7 // AUDIT_ARCH_AARCH64
 )
 
-// pseudoSyscalls are entries of the generated tables that are not syscalls
-// (x/sys exports __NR_arch_specific_syscall, the base of arm64's private
-// range, as if it were one).
-var pseudoSyscalls = map[string]bool{"arch_specific_syscall": true}
+// pseudoSyscall reports whether name is an entry of the generated tables
+// that is not a syscall (x/sys exports __NR_arch_specific_syscall, the base
+// of arm64's private range, as if it were one).
+func pseudoSyscall(name string) bool { return name == "arch_specific_syscall" }
 
+// sysTable is the derived form of one generated table. Building it costs
+// tens of microseconds, so it is built on first use, not at package init:
+// every sandbox-exec start (and its init-stage re-exec) links this package,
+// and most never build a filter.
 type sysTable struct {
-	byName map[string]int
-	byNr   map[int]string
-	names  []string // sorted
-	maxNr  int
+	byName map[string]int // the generated table; see pseudoSyscall
+	byNr   []string       // indexed by number; "" for none
+	names  []string       // sorted
 }
 
 var (
-	tableAMD64 = newSysTable(syscallsAMD64)
-	tableARM64 = newSysTable(syscallsARM64)
+	tableAMD64 = sync.OnceValue(func() *sysTable { return newSysTable(syscallsAMD64) })
+	tableARM64 = sync.OnceValue(func() *sysTable { return newSysTable(syscallsARM64) })
 )
 
 func newSysTable(m map[string]int) *sysTable {
-	t := &sysTable{byName: map[string]int{}, byNr: map[int]string{}}
+	t := &sysTable{byName: m, names: make([]string, 0, len(m))}
+	maxNr := 0
 	for name, nr := range m {
-		if pseudoSyscalls[name] {
+		if pseudoSyscall(name) {
 			continue
 		}
-		t.byName[name] = nr
-		t.byNr[nr] = name
 		t.names = append(t.names, name)
-		t.maxNr = max(t.maxNr, nr)
+		maxNr = max(maxNr, nr)
 	}
-	sort.Strings(t.names)
+	slices.Sort(t.names)
+	t.byNr = make([]string, maxNr+1)
+	for _, name := range t.names {
+		t.byNr[m[name]] = name // unique: TestArchTables round-trips each name
+	}
 	return t
 }
 
 func (a Arch) table() *sysTable {
 	switch a {
 	case ArchAMD64:
-		return tableAMD64
+		return tableAMD64()
 	case ArchARM64:
-		return tableARM64
+		return tableARM64()
+	}
+	return nil
+}
+
+// generated returns a's generated table, without building its sysTable.
+func (a Arch) generated() map[string]int {
+	switch a {
+	case ArchAMD64:
+		return syscallsAMD64
+	case ArchARM64:
+		return syscallsARM64
 	}
 	return nil
 }
@@ -75,11 +93,10 @@ func NativeArch() (Arch, bool) {
 // Syscall returns the number of the named syscall on a, and false if a has
 // no such syscall (or a is not supported).
 func (a Arch) Syscall(name string) (int, bool) {
-	t := a.table()
-	if t == nil {
+	if pseudoSyscall(name) {
 		return 0, false
 	}
-	nr, ok := t.byName[name]
+	nr, ok := a.generated()[name]
 	return nr, ok
 }
 
@@ -87,7 +104,7 @@ func (a Arch) Syscall(name string) (int, bool) {
 // syscall with that number.
 func (a Arch) SyscallName(nr int) string {
 	t := a.table()
-	if t == nil {
+	if t == nil || nr < 0 || nr >= len(t.byNr) {
 		return ""
 	}
 	return t.byNr[nr]
@@ -117,7 +134,7 @@ func (a Arch) String() string {
 // Policies are written once for every arch, so a name that exists on only
 // one of them is valid everywhere and simply absent on the other.
 func knownSyscall(name string) bool {
-	_, ok1 := tableAMD64.byName[name]
-	_, ok2 := tableARM64.byName[name]
+	_, ok1 := ArchAMD64.Syscall(name)
+	_, ok2 := ArchARM64.Syscall(name)
 	return ok1 || ok2
 }

@@ -3,6 +3,7 @@ package seccomp
 import (
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // Class is how the filter treats a syscall before a Profile adjusts it.
@@ -91,25 +92,33 @@ type entry struct {
 	sysv bool
 }
 
-var catalog = map[string]*entry{}
+// catalog maps each classified syscall to its entry. It is built on first
+// use rather than at package init (some 300 entries and closures), since
+// most processes that link this package never consult it.
+var catalog = sync.OnceValue(buildCatalog)
 
-func def(class Class, errno uint16, note string, names ...string) {
+// catalogBuilder is the catalogue under construction.
+type catalogBuilder map[string]*entry
+
+func (c catalogBuilder) def(class Class, errno uint16, note string, names ...string) {
 	for _, n := range names {
-		if _, dup := catalog[n]; dup {
+		if _, dup := c[n]; dup {
 			panic("seccomp: " + n + " classified twice")
 		}
-		catalog[n] = &entry{class: class, errno: errno, note: note}
+		c[n] = &entry{class: class, errno: errno, note: note}
 	}
 }
 
-func checked(name string, errno uint16, note string, rule func(p *Profile) Rule) *entry {
-	def(ClassChecked, errno, note, name)
-	e := catalog[name]
+func (c catalogBuilder) checked(name string, errno uint16, note string, rule func(p *Profile) Rule) *entry {
+	c.def(ClassChecked, errno, note, name)
+	e := c[name]
 	e.rule = rule
 	return e
 }
 
-func init() {
+func buildCatalog() map[string]*entry {
+	c := catalogBuilder{}
+	def, checked := c.def, c.checked
 	// Path syscalls (R45). Every syscall that takes a pathname is in one
 	// of the next four groups, except execve (allowed below).
 	def(ClassBrokered, 0, "path: brokered (R45)",
@@ -172,13 +181,13 @@ func init() {
 		"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
 		"msgget", "msgsnd", "msgrcv", "msgctl")
 	for _, n := range []string{"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget", "msgsnd", "msgrcv", "msgctl"} {
-		catalog[n].sysv = true
+		c[n].sysv = true
 	}
 	def(ClassRestricted, errEPERM, "metadata change through an fd, which may be a read-only brokered fd; Landlock does not see it (R42, R56)",
 		"fchown", "fsetxattr", "fremovexattr")
 	def(ClassRestricted, errEPERM, "mode change through an fd, which may be a read-only brokered fd (R42, R56); when allowed, set-id and sticky bits still get EPERM (R38)",
 		"fchmod")
-	catalog["fchmod"].rule = func(*Profile) Rule {
+	c["fchmod"].rule = func(*Profile) Rule {
 		return Rule{Cases: []Case{{When: []Cond{Arg32(1).AnySet(modeSetIDSticky)}, Action: ActErrno(errEPERM)}}, Action: ActAllow}
 	}
 
@@ -305,6 +314,7 @@ func init() {
 		socketRule).why = "which sockets a worker may create is set by Profile.Net (R50)"
 	checked("socketpair", 0, "AF_UNIX only; with Net = NetNone only SOCK_STREAM and SOCK_SEQPACKET, whose sendmsg ignores a destination address (R50)",
 		socketpairRule).why = "which sockets a worker may create is set by Profile.Net (R50)"
+	return c
 }
 
 // socketRule is socket(2) under p.Net. family, type and protocol are int.
@@ -355,7 +365,7 @@ func socketpairRule(p *Profile) Rule {
 // Classify returns the class of the named syscall (ClassDefault for names
 // the filter does not name, or does not know).
 func Classify(name string) Class {
-	if e, ok := catalog[name]; ok {
+	if e, ok := catalog()[name]; ok {
 		return e.class
 	}
 	return ClassDefault
@@ -364,8 +374,9 @@ func Classify(name string) Class {
 // Catalog returns every classified syscall, sorted by name. Names may exist
 // on one architecture only (open on amd64, for instance).
 func Catalog() []Entry {
-	out := make([]Entry, 0, len(catalog))
-	for n, e := range catalog {
+	cat := catalog()
+	out := make([]Entry, 0, len(cat))
+	for n, e := range cat {
 		out = append(out, Entry{Name: n, Class: e.class, Errno: e.errno, Note: e.note})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

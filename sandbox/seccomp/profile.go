@@ -242,10 +242,11 @@ func (p Profile) compile() (*Filter, error) {
 
 	f := &Filter{Arch: arch, BadArch: ActKillProcess, Default: def}
 	allowed := func(n string) bool { return sets["allow"][n] || sets["unsafe-allow"][n] }
+	cat := catalog()
 	for _, n := range arch.Syscalls() {
 		nr, _ := arch.Syscall(n)
 		r := Rule{Nr: nr}
-		e := catalog[n]
+		e := cat[n]
 		switch act, denied := deny[n]; {
 		case denied:
 			r.Action = act
@@ -319,7 +320,7 @@ func checkDefault(a Action) error {
 
 // checkAllow says why name may not be allowed.
 func checkAllow(name string, unsafe bool) error {
-	e := catalog[name]
+	e := catalog()[name]
 	if e == nil {
 		return nil
 	}
