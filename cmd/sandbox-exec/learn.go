@@ -483,7 +483,9 @@ func writeHeader(b *strings.Builder, lf *learnFlags, cfg genConfig, res genResul
 	fmt.Fprintf(b, "# Run with: sandbox-exec -f %s %s-- %s\n", name, strings.Join(append(given, ""), " "), strings.Join(lf.argv, " "))
 }
 
-var includeLine = regexp.MustCompile(`^(\s*include\s+)([^\s'"#$]+)(\s*(#.*)?)$`)
+// includeLine is compiled on first use: only learn needs it, and every
+// sandbox-exec start (and init-stage re-exec) would pay for it at init.
+var includeLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\s*include\s+)([^\s'"#$]+)(\s*(#.*)?)$`) })
 
 // rebaseIncludes rewrites relative include names of a policy moved from
 // dir from to dir to, so that they name the same files.
@@ -494,7 +496,7 @@ func rebaseIncludes(text, from, to string) string {
 	lines := strings.SplitAfter(text, "\n")
 	for i, line := range lines {
 		body := strings.TrimSuffix(line, "\n")
-		m := includeLine.FindStringSubmatch(body)
+		m := includeLine().FindStringSubmatch(body)
 		if m == nil || filepath.IsAbs(m[2]) {
 			continue
 		}
