@@ -101,16 +101,27 @@ type llPath struct {
 // path), and returns the deny rules, which Landlock cannot express.
 // target, if not empty, is the program the worker starts: its interpreter
 // is added when the policy lets it be executed.
+//
+// A rule with the create right on a path that does not exist yet (a
+// profile directory the worker makes on its first run) goes to the
+// nearest existing ancestor instead, for the host and for the worker
+// (see orAncestor): Landlock rules attach to existing objects only. The
+// report lists each such rule as widened.
 func landlockPaths(p *policy.Policy, target string, host bool) (paths []llPath, denies []string) {
 	index := map[string]int{}
 	add := func(path string, access uint64, source string, orAncestor bool) {
+		lp := sandbox.LandlockPath{Path: path, Access: access, OrAncestor: orAncestor}
+		if orAncestor && !host {
+			lp.ExactAccess = workerExactAccess
+		}
 		if i, ok := index[path]; ok {
-			paths[i].Access |= access
-			paths[i].OrAncestor = paths[i].OrAncestor || orAncestor
+			paths[i].Access |= lp.Access
+			paths[i].OrAncestor = paths[i].OrAncestor || lp.OrAncestor
+			paths[i].ExactAccess |= lp.ExactAccess
 			return
 		}
 		index[path] = len(paths)
-		paths = append(paths, llPath{sandbox.LandlockPath{Path: path, Access: access, OrAncestor: orAncestor}, source})
+		paths = append(paths, llPath{lp, source})
 	}
 	var execs []string
 	for _, r := range p.Rules() {
@@ -127,10 +138,7 @@ func landlockPaths(p *policy.Policy, target string, host bool) (paths []llPath, 
 		if host && isSelfProc(prefix) {
 			continue // the host has /proc; its /proc/self is not the worker's
 		}
-		// A host must be able to create what a worker may, also where the
-		// directory is still missing: then the rule goes to the nearest
-		// existing ancestor.
-		add(prefix, access, where, host && r.Rights&policy.Create != 0)
+		add(prefix, access, where, orAncestor(prefix, r.Rights))
 		if r.Rights&policy.Exec != 0 && prefix == r.Pattern {
 			execs = append(execs, r.Pattern)
 		}
@@ -146,6 +154,31 @@ func landlockPaths(p *policy.Policy, target string, host bool) (paths []llPath, 
 	return paths, denies
 }
 
+// orAncestor reports whether a rule with rights on the glob-free prefix
+// falls back to the nearest existing ancestor when prefix is missing: when
+// it may create. Without create nothing can appear at a missing path (the
+// broker refuses to make it), so a read or write rule there is skipped and
+// reported, never widened. A worker's own /proc/self entries are never
+// created.
+//
+// The host must be able to create what a worker may. The worker needs the
+// rule for what it does natively under the new directory, which the
+// broker never sees: bind(2) of a pathname UNIX socket (make_sock), as
+// Chromium's singleton socket in its profile directory. Each widened rule
+// is wider in Landlock than in the policy (on the ancestor, a worker may
+// bind sockets beside the missing directory, and a filter bug would reach
+// the ancestor's files); the broker, which serves every open, mkdir and
+// rename, stays exact.
+func orAncestor(prefix string, r policy.Right) bool {
+	return r&policy.Create != 0 && !isSelfProc(prefix)
+}
+
+// workerExactAccess are the rights a worker's widened rule leaves on the
+// missing path (and so skips): execute. execve is not brokered, and
+// Landlock is the only layer that limits what a worker may run; moved to
+// the ancestor, execute would let it run every program there.
+const workerExactAccess = sandbox.AccessFSExecute
+
 // grantPaths maps per-worker grants (Cmd.Grants) like allow rules.
 func grantPaths(grants []policy.Grant, host bool) []llPath {
 	var paths []llPath
@@ -159,7 +192,11 @@ func grantPaths(grants []policy.Grant, host bool) []llPath {
 			continue
 		}
 		source := policy.GrantFile + ":" + itoa(i+1)
-		paths = append(paths, llPath{sandbox.LandlockPath{Path: prefix, Access: access, OrAncestor: host && g.Rights&policy.Create != 0}, source})
+		lp := sandbox.LandlockPath{Path: prefix, Access: access, OrAncestor: orAncestor(prefix, g.Rights)}
+		if lp.OrAncestor && !host {
+			lp.ExactAccess = workerExactAccess
+		}
+		paths = append(paths, llPath{lp, source})
 		if g.Rights&policy.Exec != 0 && prefix == g.Pattern {
 			if interp := elfInterp(g.Pattern); interp != "" {
 				paths = append(paths, llPath{sandbox.LandlockPath{Path: interp, Access: llExec}, "interpreter of " + g.Pattern})

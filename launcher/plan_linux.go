@@ -36,6 +36,40 @@ type plan struct {
 	reqs    []string
 	// confineHost: the Cmd asked for ConfineHost (for the report).
 	confineHost bool
+	// landlockOff is "file:line" of the policy's `landlock off`, "" when
+	// the worker gets a Landlock ruleset.
+	landlockOff string
+	// roots are the glob-free prefixes of the allow rules and grants,
+	// whose submounts the report lists (R43).
+	roots []root
+}
+
+// root is the glob-free prefix of an allow rule or grant that carries
+// more than stat, and where it comes from (FILE:LINE).
+type root struct{ path, source string }
+
+// planRoots lists the roots of p and grants, each path once (with its
+// first source).
+func planRoots(p *policy.Policy, grants []policy.Grant) []root {
+	var roots []root
+	add := func(pattern string, r policy.Right, source string) {
+		if r&^policy.Stat == 0 || pattern == "" || pattern[0] != '/' {
+			return
+		}
+		prefix := globFreePrefix(pattern)
+		if !slices.ContainsFunc(roots, func(x root) bool { return x.path == prefix }) {
+			roots = append(roots, root{prefix, source})
+		}
+	}
+	for _, r := range p.Rules() {
+		if r.Allow {
+			add(r.Pattern, r.Rights, r.Pos.File+":"+itoa(r.Pos.Line))
+		}
+	}
+	for i, g := range grants {
+		add(g.Pattern, g.Rights, policy.GrantFile+":"+itoa(i+1))
+	}
+	return roots
 }
 
 // newPlan derives the worker's Spec from p. It fails early, in the host,
@@ -109,9 +143,17 @@ func newPlan(p *policy.Policy, target string, grants []policy.Grant) (*plan, err
 	for i, ins := range prog {
 		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
-	l, paths, denies := workerLandlock(p, target, grants, pl.net)
-	pl.spec = sandbox.Spec{Filter: filter, WaitKillableRecv: true, DropCapabilities: true, Landlock: l}
-	pl.llPaths, pl.denies = paths, denies
+	pl.spec = sandbox.Spec{Filter: filter, WaitKillableRecv: true, DropCapabilities: true}
+	pl.roots = planRoots(p, grants)
+	// `landlock off`: no ruleset of the worker's own (the parser refuses
+	// it together with require landlock). The host's own confinement
+	// (ConfineHost) still follows the policy's rules, and a worker of a
+	// confined host stays inside the host's domain (file rights only).
+	if on, pos := p.Landlock(); on {
+		pl.spec.Landlock, pl.llPaths, pl.denies = workerLandlock(p, target, grants, pl.net)
+	} else {
+		pl.landlockOff = pos.File + ":" + itoa(pos.Line)
+	}
 	for _, lim := range p.Limits() {
 		pl.spec.Rlimits = append(pl.spec.Rlimits, sandbox.Rlimit{Resource: lim.Resource, Cur: lim.Soft, Max: lim.Hard})
 	}

@@ -5,6 +5,7 @@ package launcher
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ type Report struct {
 	// Env names the worker's environment variables (values are not
 	// reported).
 	Env []string `json:"env"`
+	// Submounts are the mounts below the roots of the policy's allow
+	// rules (security.md R43).
+	Submounts []Submount `json:"submounts"`
 	// Requires are the policy's `require` lines, all met.
 	Requires   []string    `json:"requires"`
 	Downgrades []Downgrade `json:"downgrades"`
@@ -63,8 +67,14 @@ type SeccompReport struct {
 // LandlockReport describes a Landlock domain: rights as names
 // ("read_file", "bind_tcp", "signal").
 type LandlockReport struct {
-	ABI           int      `json:"abi"`
-	Enforced      bool     `json:"enforced"`
+	// ABI is the Landlock ABI the ruleset was built for; for a worker
+	// whose policy turned Landlock off, the kernel's.
+	ABI      int  `json:"abi"`
+	Enforced bool `json:"enforced"`
+	// Disabled is "disabled by policy (FILE:LINE)" when the policy's
+	// `landlock off` turned the worker's ruleset off; then nothing else
+	// is set but ABI.
+	Disabled      string   `json:"disabled,omitempty"`
 	HandledFS     []string `json:"handled_fs"`
 	HandledNet    []string `json:"handled_net"`
 	Scoped        []string `json:"scoped"`
@@ -127,6 +137,89 @@ type RlimitReport struct {
 	Resource int    `json:"resource"`
 	Soft     string `json:"soft"`
 	Hard     string `json:"hard"`
+}
+
+// Submount is a mount point below the root of an allow rule (the
+// longest glob-free prefix of its pattern, security.md R43). To the broker,
+// to Landlock's path-beneath rules and to path strings it is "beneath" the
+// rule, while it is another file system or, for a bind mount, a directory
+// from anywhere (FSRoot names which one): the rule grants it all. Mounts
+// are listed as the host saw them when it started the worker.
+type Submount struct {
+	// Root is the rule's glob-free prefix, Rule its FILE:LINE (or
+	// grant:N).
+	Root string `json:"root"`
+	Rule string `json:"rule"`
+	// Mount is the mount point, FSType its file system type, FSRoot the
+	// directory of that file system mounted there ("/" for a whole file
+	// system; another path for a bind mount).
+	Mount  string `json:"mount"`
+	FSType string `json:"fstype"`
+	FSRoot string `json:"fs_root"`
+}
+
+// mountInfo is one line of /proc/self/mountinfo.
+type mountInfo struct{ point, fsType, fsRoot string }
+
+// readMountInfo parses /proc/self/mountinfo; nil if it cannot be read.
+func readMountInfo() []mountInfo {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	return parseMountInfo(string(b))
+}
+
+// parseMountInfo parses mountinfo text (proc_pid_mountinfo(5)): "ID
+// PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER".
+func parseMountInfo(text string) []mountInfo {
+	var out []mountInfo
+	for line := range strings.Lines(text) {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 6 || sep < 6 || sep+1 >= len(f) {
+			continue
+		}
+		out = append(out, mountInfo{point: unescapeMount(f[4]), fsType: f[sep+1], fsRoot: unescapeMount(f[3])})
+	}
+	return out
+}
+
+// unescapeMount decodes the octal escapes (\040 for a space) of a
+// mountinfo path.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// submounts lists, for each root, the mount points strictly below it.
+func submounts(roots []root, mounts []mountInfo) []Submount {
+	out := []Submount{}
+	for _, r := range roots {
+		below := r.path + "/"
+		if r.path == "/" {
+			below = "/"
+		}
+		for _, m := range mounts {
+			if m.point != r.path && strings.HasPrefix(m.point, below) {
+				out = append(out, Submount{Root: r.path, Rule: r.source, Mount: m.point, FSType: m.fsType, FSRoot: m.fsRoot})
+			}
+		}
+	}
+	return out
 }
 
 // Downgrade is a layer, or part of one, taken at less than asked.
@@ -194,6 +287,17 @@ func landlockReport(res sandbox.LandlockResult, paths []llPath, ports []sandbox.
 	return r
 }
 
+// landlockReport is the worker's Landlock report: what the init stage
+// enforced, or that the policy turned Landlock off.
+func (p *plan) landlockReport(res sandbox.LandlockResult) LandlockReport {
+	if p.landlockOff != "" {
+		r := landlockReport(sandbox.LandlockResult{ABI: sandbox.LandlockABI()}, nil, nil, nil)
+		r.Disabled = "disabled by policy (" + p.landlockOff + ")"
+		return r
+	}
+	return landlockReport(res, p.llPaths, p.spec.Landlock.Ports, p.denies)
+}
+
 // report builds the worker's report from the plan and what the init stage
 // read back.
 func (p *plan) report(st stageReport, pid int, env []string) *Report {
@@ -213,7 +317,7 @@ func (p *plan) report(st stageReport, pid int, env []string) *Report {
 			Default:          p.profile.Default.String(),
 			Notified:         []string{},
 		},
-		Landlock: landlockReport(st.Landlock, p.llPaths, p.spec.Landlock.Ports, p.denies),
+		Landlock: p.landlockReport(st.Landlock),
 		Host:     hostReport(),
 		Namespaces: NamespacesReport{
 			Requested:    nonNil(p.ns.requested),
@@ -233,6 +337,7 @@ func (p *plan) report(st stageReport, pid int, env []string) *Report {
 		Rlimits:    []RlimitReport{},
 		FDs:        st.FDs,
 		Env:        []string{},
+		Submounts:  submounts(p.roots, readMountInfo()),
 		Requires:   nonNil(p.reqs),
 		Downgrades: []Downgrade{},
 	}
@@ -268,6 +373,9 @@ func (p *plan) downgrades(st stageReport, r *Report) []Downgrade {
 	out := []Downgrade{}
 	ll := st.Landlock
 	switch {
+	case p.landlockOff != "":
+		// Asked for by the policy: not a downgrade (Landlock.Disabled
+		// says so, and Lint warns about what then goes unenforced).
 	case !ll.Enforced && ll.ABI == 0:
 		out = append(out, Downgrade{"landlock", "Landlock ruleset (exec, file, network rules, scopes)", "none",
 			"Landlock is missing or disabled (Linux 5.13, CONFIG_SECURITY_LANDLOCK, lsm=landlock): execve is limited by nothing but the broker-served loader, TCP ports and signals are not restricted"})

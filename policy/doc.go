@@ -27,6 +27,7 @@
 //	syscall deny ptrace errno=EPERM       # syscall allow NAME...; syscall default errno=E|kill
 //	default-errno EACCES                  # the errno of broker denials
 //	require landlock>=3 user-notif addfd-send
+//	landlock on                           # the default; off: no Landlock ruleset for the worker
 //
 // Includes are read relative to the including file; cycles, missing files
 // and more than 32 nested levels are errors. A file is included as often
@@ -45,6 +46,12 @@
 // MiB, G, GiB, T, TiB, all powers of 1024; KB, MB and GB are rejected as
 // ambiguous. Syscall names are checked against the amd64 and arm64 tables,
 // errno names against Linux's, features against [KnownFeatures].
+//
+// Each layer of the sandbox is switched by its directive: landlock on|off
+// for the worker's Landlock ruleset (see [Policy.Landlock]; landlock off
+// together with require landlock, landlock-net or landlock-scope is an
+// error), namespaces for namespaces, limit for resource limits, env for the
+// environment, syscall for the filter's baseline, net for sockets.
 //
 // # Patterns
 //

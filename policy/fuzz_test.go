@@ -66,6 +66,8 @@ var parseSeeds = []string{
 	"allow read /a#b #c\n",
 	"allow read \"\\$HOME\"\n",
 	"allow read /é/?/*.so\n",
+	"landlock off\nlandlock on\nlandlock off\nallow exec /usr/bin/*\n",
+	"landlock off\nrequire landlock-net\nlandlock\nlandlock of\n",
 }
 
 func FuzzParse(f *testing.F) {

@@ -11,7 +11,11 @@ import "fmt"
 //   - a deny rule that changes nothing, because no allow rule above it
 //     grants a right it removes (paths without a rule are denied anyway);
 //   - allow write without read;
-//   - allow write or create on / or /**.
+//   - allow write or create on / or /**;
+//   - landlock off while exec rules or TCP ports rely on the worker's
+//     Landlock ruleset, the only layer that enforces them per worker
+//     (execve is not brokered; the filter sees socket families, not
+//     ports).
 //
 // Pattern inclusion with globs is decided conservatively: Lint may miss a
 // case, but what it reports is true.
@@ -41,6 +45,21 @@ func (p *Policy) Lint() []Diagnostic {
 		}
 		if r.Allow && r.Rights&(Write|Create) != 0 && (r.Pattern == "/" || r.Pattern == "/**") {
 			add(r, "%s lets the worker change every file its user may change; limit write and create to the directories it needs, such as ${TMPDIR}/app/**", r)
+		}
+	}
+	if on, pos := p.Landlock(); !on {
+		var why []string
+		for _, r := range m.rules {
+			if r.Allow && r.Rights&Exec != 0 {
+				why = append(why, fmt.Sprintf("the exec rule at %s is then enforced only by the host's own Landlock confinement, for every worker of the host at once: execve is not brokered, and a host without that confinement lets the worker run every program it can read", r.Pos.line()))
+				break
+			}
+		}
+		if len(p.net.TCPConnect)+len(p.net.TCPBind) > 0 {
+			why = append(why, "net tcp-connect and tcp-bind ports are then not enforced: the filter allows every TCP port")
+		}
+		for _, w := range why {
+			diags = append(diags, Diagnostic{Pos: pos, Msg: "landlock off: " + w + " (write landlock on to enforce it)"})
 		}
 	}
 	return diags

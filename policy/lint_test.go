@@ -45,6 +45,12 @@ func TestLint(t *testing.T) {
 			"1:allow read,write /** lets the worker change every file its user may change",
 			"2:allow create / lets the worker change every file",
 		}},
+		{"landlock off alone", "allow read /usr/**\nlandlock off", nil},
+		{"landlock off with exec and ports", "allow read /usr/**\nallow exec /usr/bin/*\nnet tcp-connect 443\nlandlock off", []string{
+			"4:landlock off: the exec rule at t.policy:2 is then enforced only by the host's own Landlock confinement",
+			"4:landlock off: net tcp-connect and tcp-bind ports are then not enforced",
+		}},
+		{"landlock on again", "allow exec /usr/bin/*\nlandlock off\nlandlock on", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			diags := mustParse(t, tc.src).Lint()

@@ -23,7 +23,7 @@ const (
 
 var directiveNames = []string{
 	"version", "include", "define", "allow", "deny", "net", "env", "limit",
-	"namespaces", "syscall", "default-errno", "require",
+	"namespaces", "syscall", "default-errno", "require", "landlock",
 }
 
 var builtinNames = []string{"CWD", "HOME", "TMPDIR", "UID"}
@@ -156,6 +156,10 @@ type parser struct {
 	passSeen  map[string]bool
 	connect   map[uint16]bool
 	bind      map[uint16]bool
+
+	// landlockChain is the include chain of the last landlock line, for
+	// an error found once every file is read.
+	landlockChain []Position
 }
 
 func parse(name string, src []byte, defs Defines, read func(string) ([]byte, error)) (*Policy, error) {
@@ -171,6 +175,10 @@ func parse(name string, src []byte, defs Defines, read func(string) ([]byte, err
 		bind:      map[uint16]bool{},
 	}
 	ps.file(name, fileKey(name), src)
+	if len(ps.errs) > 0 {
+		return nil, &ParseError{Errors: ps.errs, Truncated: ps.truncated}
+	}
+	ps.checkLandlockOff()
 	if len(ps.errs) > 0 {
 		return nil, &ParseError{Errors: ps.errs, Truncated: ps.truncated}
 	}
@@ -210,15 +218,15 @@ func (ps *parser) errf(pos Position, format string, args ...any) {
 }
 
 func (ps *parser) errWrap(pos Position, err error, format string, args ...any) {
+	ps.addErr(Error{Pos: pos, Msg: fmt.Sprintf(format, args...), Chain: ps.chain(), Err: err})
+}
+
+func (ps *parser) addErr(e Error) {
 	if len(ps.errs) >= MaxErrors {
 		ps.truncated = true
 		return
 	}
-	var chain []Position
-	for i := len(ps.incl) - 1; i >= 0; i-- {
-		chain = append(chain, ps.incl[i])
-	}
-	ps.errs = append(ps.errs, Error{Pos: pos, Msg: fmt.Sprintf(format, args...), Chain: chain, Err: err})
+	ps.errs = append(ps.errs, e)
 }
 
 func (ps *parser) file(name, key string, src []byte) {
@@ -314,6 +322,8 @@ func (ps *parser) directive(d token, args []token) {
 		}
 	case "require":
 		ps.require(d, args)
+	case "landlock":
+		ps.landlock(d, args)
 	default:
 		hint := didYouMean(d.val, directiveNames)
 		if strings.HasPrefix(d.val, "/") || strings.HasPrefix(d.val, "$") {
@@ -908,4 +918,52 @@ func (ps *parser) require(d token, args []token) {
 		r.Pos = ps.pos(t.col)
 		ps.p.requires = append(ps.p.requires, r)
 	}
+}
+
+// landlock parses "landlock on|off": whether the launcher restricts the
+// worker with a Landlock ruleset. The last landlock line wins.
+func (ps *parser) landlock(d token, args []token) {
+	const usage = "landlock on|off (on, the default, enforces what the kernel offers; require landlock makes it mandatory)"
+	if !ps.argc(d, args, 1, 1, usage) {
+		return
+	}
+	switch v := args[0].val; v {
+	case "on", "off":
+		ps.p.landlockOff = v == "off"
+		ps.p.landlockPos = ps.pos(d.col)
+		ps.landlockChain = ps.chain()
+	default:
+		ps.errf(ps.pos(args[0].col), "unknown landlock setting %q%s; usage: %s", v, didYouMean(v, []string{"on", "off"}), usage)
+	}
+}
+
+// checkLandlockOff reports a policy that both turns Landlock off and
+// requires it: one of the lines must change, and the error names both.
+func (ps *parser) checkLandlockOff() {
+	if !ps.p.landlockOff {
+		return
+	}
+	var names, where []string
+	for _, r := range ps.p.requires {
+		if strings.HasPrefix(r.Feature, "landlock") {
+			names = append(names, r.String())
+			where = append(where, r.String()+" at "+r.Pos.String())
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	ps.addErr(Error{Pos: ps.p.landlockPos, Chain: ps.landlockChain,
+		Msg: fmt.Sprintf("landlock off contradicts require %s; delete this line (or write landlock on) to keep Landlock, or remove %s from the require line to run without it",
+			strings.Join(where, ", "), strings.Join(names, " and "))})
+}
+
+// chain returns the include directives that led to the current file,
+// innermost first.
+func (ps *parser) chain() []Position {
+	var chain []Position
+	for i := len(ps.incl) - 1; i >= 0; i-- {
+		chain = append(chain, ps.incl[i])
+	}
+	return chain
 }

@@ -159,6 +159,32 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestLandlockSwitch: on by default, the last landlock line wins, off
+// survives the normal form, and the position names the deciding line.
+func TestLandlockSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		on   bool
+		line int
+	}{
+		{"allow read /a", true, 0},
+		{"landlock off", false, 1},
+		{"landlock off\nallow read /a\nlandlock on", true, 3},
+		{"landlock on\nlandlock off\nrequire userns", false, 2},
+		{"landlock on\nrequire landlock>=2", true, 1},
+	} {
+		p := mustParse(t, tc.src)
+		on, pos := p.Landlock()
+		if on != tc.on || pos.Line != tc.line || (tc.line > 0 && (pos.File != "t.policy" || pos.Col != 1)) {
+			t.Errorf("%q: Landlock() = %v, %v; want %v at line %d", tc.src, on, pos, tc.on, tc.line)
+		}
+		if got := strings.Contains(p.String(), "landlock off\n"); got == tc.on {
+			t.Errorf("%q: normal form has landlock off: %v\n%s", tc.src, got, p)
+		}
+		checkRoundTrip(t, p)
+	}
+}
+
 func TestLastSettingWins(t *testing.T) {
 	p := mustParse(t, "net all\nnet none\nnamespaces user pid\nnamespaces none\ndefault-errno EPERM\ndefault-errno EACCES\n")
 	if p.Net().Mode != NetNone || len(p.Namespaces()) != 0 || p.DefaultErrno() != 13 {
@@ -297,6 +323,11 @@ func TestErrors(t *testing.T) {
 		{"env set no =", "env set A", "1:9", "env set needs NAME=VALUE"},
 		{"env set bad name", "env set 1A=b", "1:9", `invalid environment variable name "1A"`},
 		{"env set undefined", "env set A=${NOPE}", "1:9", "undefined variable ${NOPE}"},
+		{"landlock missing", "landlock", "1:1", "landlock needs an argument; usage: landlock on|off"},
+		{"landlock unknown", "landlock offf", "1:10", `unknown landlock setting "offf" (did you mean "off"?); usage: landlock on|off`},
+		{"landlock extra", "landlock off now", "1:14", `unexpected argument "now"; usage: landlock on|off`},
+		{"landlock off required", "require user-notif landlock>=3\nlandlock off", "2:1", "landlock off contradicts require landlock>=3 at t.policy:1:20; delete this line (or write landlock on) to keep Landlock, or remove landlock>=3 from the require line"},
+		{"landlock off required later", "landlock off\nrequire landlock-scope", "1:1", "landlock off contradicts require landlock-scope at t.policy:2:9"},
 		{"limit unknown", "limit files 10", "1:7", `unknown limit "files"; valid limits: as, core, cpu`},
 		{"limit suggestion", "limit nofiles 10", "1:7", `(did you mean "nofile"?)`},
 		{"limit missing value", "limit nofile", "1:1", "limit needs 2 arguments"},

@@ -154,6 +154,8 @@ type Policy struct {
 	errnoGiven   bool
 	requires     []Requirement
 	files        []string
+	landlockOff  bool
+	landlockPos  Position
 }
 
 // Rules returns a copy of the rules in policy order, includes flattened.
@@ -204,6 +206,20 @@ func (p *Policy) DefaultErrno() int { return p.defaultErrno }
 // Requires returns the features of require lines, in order.
 func (p *Policy) Requires() []Requirement { return slices.Clone(p.requires) }
 
+// Landlock reports whether the worker gets a Landlock ruleset of its own:
+// on unless the last landlock line says off. With on (the default) the
+// launcher enforces what the kernel offers and reports what it could not,
+// and require landlock makes it mandatory; off is only valid without such
+// a requirement. pos is the position of the last landlock line (zero
+// without one), which the launcher's report names.
+//
+// off concerns the worker's ruleset only. A host that confines itself
+// (sandbox-exec always does) still does so by the policy's rules, and its
+// workers, which start inside its Landlock domain, stay in it: file rights
+// within the union of what the host's policies grant, no network rules, no
+// scopes.
+func (p *Policy) Landlock() (on bool, pos Position) { return !p.landlockOff, p.landlockPos }
+
 // Files returns the name of the policy and of every file it includes, in
 // the order they were first read.
 func (p *Policy) Files() []string { return slices.Clone(p.files) }
@@ -245,6 +261,9 @@ func (p *Policy) String() string {
 	for _, s := range p.syscalls {
 		b.WriteString(s.String())
 		b.WriteByte('\n')
+	}
+	if p.landlockOff {
+		b.WriteString("landlock off\n")
 	}
 	if p.errnoGiven {
 		b.WriteString("default-errno " + ErrnoName(p.defaultErrno) + "\n")

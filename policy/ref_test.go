@@ -189,5 +189,10 @@ func samePolicy(a, b *Policy) (bool, string) {
 	}) {
 		return false, "requires"
 	}
+	la, _ := a.Landlock()
+	lb, _ := b.Landlock()
+	if la != lb {
+		return false, "landlock"
+	}
 	return true, ""
 }

@@ -41,12 +41,17 @@ type Landlock struct {
 }
 
 // LandlockPath allows Access beneath Path. A missing path is skipped, or,
-// with OrAncestor, replaced by its nearest existing ancestor (for a host
-// that must be able to create what the policy lets its workers create).
+// with OrAncestor, replaced by its nearest existing ancestor, so that what
+// a policy lets be created where nothing exists yet can be created (and
+// then used) at all: Landlock rules attach to existing objects only.
 type LandlockPath struct {
 	Path       string `json:"path"`
 	Access     uint64 `json:"access"`
 	OrAncestor bool   `json:"or_ancestor,omitempty"`
+	// ExactAccess are rights of Access that never move to an ancestor:
+	// when Path is missing they are skipped, and Path is listed in
+	// SkippedPaths as well as in WidenedPaths. Zero moves every right.
+	ExactAccess uint64 `json:"exact_access,omitempty"`
 }
 
 // AddedPath is one path rule as added to a ruleset.
@@ -82,7 +87,8 @@ type LandlockResult struct {
 	Added []AddedPath `json:"added,omitempty"`
 	// SkippedPaths did not exist; WidenedPaths did not exist either and
 	// were replaced by their nearest existing ancestor ("missing ->
-	// ancestor").
+	// ancestor"). A widened path whose ExactAccess rights were skipped is
+	// in both lists.
 	SkippedPaths []string `json:"skipped_paths,omitempty"`
 	WidenedPaths []string `json:"widened_paths,omitempty"`
 	// AllThreads is set when every thread of the process was restricted
@@ -343,12 +349,19 @@ func buildRuleset(l *Landlock) (int, LandlockResult, error) {
 // the path names now.
 func addPathRule(rfd int, p LandlockPath, handled uint64, res *LandlockResult) (bool, error) {
 	path := p.Path
+	access := p.Access & handled
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	for err != nil && p.OrAncestor && errors.Is(err, unix.ENOENT) && path != "/" {
-		path = filepath.Dir(path)
-		fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil && p.OrAncestor && errors.Is(err, unix.ENOENT) && access&^p.ExactAccess != 0 {
+		for err != nil && errors.Is(err, unix.ENOENT) && path != "/" {
+			path = filepath.Dir(path)
+			fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		}
 		if err == nil {
 			res.WidenedPaths = append(res.WidenedPaths, p.Path+" -> "+path)
+			if access&p.ExactAccess != 0 {
+				res.SkippedPaths = append(res.SkippedPaths, p.Path)
+			}
+			access &^= p.ExactAccess
 		}
 	}
 	if err != nil {
@@ -359,7 +372,6 @@ func addPathRule(rfd int, p LandlockPath, handled uint64, res *LandlockResult) (
 		return false, fmt.Errorf("landlock rule %s: %w", p.Path, err)
 	}
 	defer unix.Close(fd)
-	access := p.Access & handled
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		access &= landlockFileRights

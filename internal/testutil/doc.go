@@ -37,6 +37,14 @@
 //		// only the child gets here
 //	}
 //
+// # Root and unprivileged
+//
+// CI runs as root. An end-to-end package adds a test that calls
+// [RerunUnprivileged], which runs the same selection of tests once more in
+// a copy of the test binary as uid 65534, with prebuilt helper programs
+// passed in the environment (the child has no Go build cache), and fails
+// with the child's output. In that child [InUnprivilegedRerun] is true.
+//
 // # Skips and failures
 //
 // Skip when the kernel can't, fail when we are wrong: [SkipIfNotSupported]

@@ -273,8 +273,8 @@ func TestRequire(t *testing.T) {
 // not depend on it (one thread is restricted, then the program is
 // re-executed), so a CGO_ENABLED=0 build confines itself the same way.
 func TestHostConfinementBuilds(t *testing.T) {
-	nocgo := filepath.Join(filepath.Dir(sandboxExec), "sandbox-exec-nocgo")
-	if err := build(nocgo, []string{"CGO_ENABLED=0"}); err != nil {
+	nocgo, err := nocgoBinary()
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ bin, cgo string }{{sandboxExec, ""}, {nocgo, "0"}} {

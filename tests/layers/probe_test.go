@@ -44,6 +44,11 @@ import (
 //	readlink PATH            readlink(2) (brokered)
 //	open PATH                open O_RDONLY (brokered) and read; "ok N" bytes
 //	orphan SECS              double fork: a grandchild that sleeps SECS seconds
+//	mkdir PATH               mkdir(2) mode 0755 (brokered when the policy enables it)
+//	create PATH              open O_WRONLY|O_CREAT|O_EXCL (brokered) and write "new"
+//	bind-unix PATH           bind a UNIX socket to PATH (native: the broker never sees it)
+//	wait                     print "ready", then read a line from stdin; "ok"
+//	ls DIR                   "ok NAME,..." sorted (open brokered, getdents native)
 func runProbe(args []string) int {
 	for _, op := range testutil.SplitOps(args) {
 		fmt.Println(doProbe(op))
@@ -205,6 +210,37 @@ func doProbe(op []string) string {
 			return testutil.ErrnoName(err)
 		}
 		return "ok " + string(b[:n])
+	case "wait":
+		fmt.Println("ready")
+		_, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		return result(err)
+	case "ls":
+		entries, err := os.ReadDir(op[1])
+		if err != nil {
+			return testutil.ErrnoName(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return "ok " + strings.Join(names, ",")
+	case "mkdir":
+		return result(unix.Mkdir(op[1], 0o755))
+	case "create":
+		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return testutil.ErrnoName(err)
+		}
+		defer unix.Close(fd)
+		_, err = unix.Write(fd, []byte("new"))
+		return result(err)
+	case "bind-unix":
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return testutil.ErrnoName(err)
+		}
+		defer unix.Close(fd)
+		return result(unix.Bind(fd, &unix.SockaddrUnix{Name: op[1]}))
 	case "orphan":
 		// The child forks the grandchild and exits at once; the
 		// grandchild sleeps.
