@@ -461,6 +461,11 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
+// SyscallConn gives access to c's socket, as net.UnixConn.SyscallConn
+// does: for a process that must know the descriptor's number, such as one
+// about to rearrange its descriptors before exec.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
 // File returns a duplicate of c's socket for handing this end to a child
 // process through exec.Cmd.ExtraFiles (which clears its close-on-exec
 // flag in the child). The caller owns the file and must close it.

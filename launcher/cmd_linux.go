@@ -3,6 +3,7 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +104,9 @@ type Cmd struct {
 	waitErr    error
 	started    bool
 	pidNS      bool // the worker is the init of its own pid namespace
+	pool       *Pool
+	pio        *pooledIO     // a pooled worker's stdio copying
+	exited     chan struct{} // closed once Wait has reaped a pooled worker
 }
 
 // Command returns a Cmd that runs name with args under p.
@@ -146,27 +149,13 @@ func (e *Error) NotExecutable() bool {
 // Start starts the worker and returns once it has exec'd its program
 // under the sandbox, or with an *Error if it could not.
 func (c *Cmd) Start() error {
-	if c.started {
-		return errors.New("launcher: already started")
+	args, env, err := c.begin()
+	if err != nil {
+		return err
 	}
-	c.started = true
-	if c.Policy == nil {
-		return &Error{Op: "policy", Err: errors.New("no policy")}
+	if c.pool != nil {
+		return c.startPooled(args, env)
 	}
-	if c.ctx != nil {
-		if err := c.ctx.Err(); err != nil {
-			return err
-		}
-	}
-	args := c.Args
-	if len(args) == 0 {
-		args = []string{c.Path}
-	}
-	hostEnv := c.Env
-	if hostEnv == nil {
-		hostEnv = os.Environ()
-	}
-	env := workerEnv(c.Policy.Env(), hostEnv)
 	target := resolveTarget(c.Path, env, c.Dir)
 	plan, err := newPlan(c.Policy, target, c.Grants)
 	if err != nil {
@@ -178,6 +167,72 @@ func (c *Cmd) Start() error {
 			return &Error{Op: "confine host", Err: err}
 		}
 	}
+	if err := c.newBroker(); err != nil {
+		return err
+	}
+	st, err := startStage(stageConfig{
+		ctx:  c.ctx,
+		plan: plan,
+		spec: initSpec{Path: c.Path, Args: args, Env: env, NFiles: len(c.ExtraFiles)},
+		dir:  c.Dir,
+		// Taken when the context is done, as exec.Cmd does.
+		cancel: func(pid int) error {
+			if c.Cancel != nil {
+				return c.Cancel()
+			}
+			killTree(pid)
+			return nil
+		},
+		waitDelay: c.WaitDelay,
+		stdin:     c.Stdin, stdout: c.Stdout, stderr: c.Stderr,
+		extra: c.ExtraFiles,
+	})
+	if err != nil {
+		return err
+	}
+	c.adopt(st)
+	defer st.conn.Close()
+	if err := c.serve(st, plan, env); err != nil {
+		c.abort()
+		return err
+	}
+	if err := c.handOff(st.conn, msgAck, nil); err != nil {
+		c.abort()
+		return err
+	}
+	return nil
+}
+
+// begin checks c before a start and returns the worker's command line and
+// environment.
+func (c *Cmd) begin() (args, env []string, err error) {
+	if c.started {
+		return nil, nil, errors.New("launcher: already started")
+	}
+	c.started = true
+	if c.Policy == nil {
+		return nil, nil, &Error{Op: "policy", Err: errors.New("no policy")}
+	}
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	args = c.Args
+	if len(args) == 0 {
+		args = []string{c.Path}
+	}
+	hostEnv := c.Env
+	if hostEnv == nil {
+		hostEnv = os.Environ()
+	}
+	return args, workerEnv(c.Policy.Env(), hostEnv), nil
+}
+
+// newBroker makes the broker for c's policy and grants, for an init
+// stage that installs its filter with WaitKillableRecv, as every stage
+// asks; serve makes another if the stage could not.
+func (c *Cmd) newBroker() error {
 	matcher, err := c.Policy.Matcher().With(c.Grants...)
 	if err != nil {
 		return &Error{Op: "grants", Err: err}
@@ -188,144 +243,34 @@ func (c *Cmd) Start() error {
 		Audit:            c.Audit,
 		AuditDenialsOnly: c.AuditDenialsOnly,
 		Threads:          c.BrokerThreads,
+		WaitKillableRecv: true,
 	}
-	// Checked now, before anything starts; built again below once the
-	// init stage says how the filter was installed.
 	b, err := broker.New(c.brokerOpts)
 	if err != nil {
 		return &Error{Op: "broker", Err: err}
 	}
 	c.broker = b
-
-	hostEnd, childEnd, err := ipc.Pair()
-	if err != nil {
-		return &Error{Op: "ipc", Err: err}
-	}
-	defer hostEnd.Close()
-	childFile, err := childEnd.File()
-	childEnd.Close()
-	if err != nil {
-		return &Error{Op: "ipc", Err: err}
-	}
-
-	ctx := c.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	inner := exec.CommandContext(ctx, "/proc/self/exe")
-	inner.Args = []string{"sandbox-exec-init"}
-	inner.Env = []string{envInit + "=" + strconv.Itoa(3+len(c.ExtraFiles))}
-	inner.Dir = c.Dir
-	inner.Stdin, inner.Stdout, inner.Stderr = c.Stdin, c.Stdout, c.Stderr
-	inner.ExtraFiles = append(append([]*os.File(nil), c.ExtraFiles...), childFile)
-	inner.SysProcAttr = &syscall.SysProcAttr{
-		Setsid:    true,
-		Pdeathsig: syscall.SIGKILL,
-	}
-	// Namespaces are created by clone, the user namespace first, with the
-	// id maps written by this process before the child runs (no code runs
-	// between fork and exec in Go).
-	plan.ns.sysProcAttr(inner.SysProcAttr)
-	c.pidNS = plan.ns.flags&syscall.CLONE_NEWPID != 0
-	inner.WaitDelay = c.WaitDelay
-	inner.Cancel = func() error {
-		if c.Cancel != nil {
-			return c.Cancel()
-		}
-		killTree(inner.Process.Pid)
-		return nil
-	}
-	c.inner = inner
-
-	// Pdeathsig fires when the thread that forked the child exits, not the
-	// process (go.dev/issue/27505): fork from a locked thread that lives
-	// until the worker has exited (security.md R57).
-	c.release = make(chan struct{})
-	startErr := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		registryMu.Lock()
-		err := whileDumpable(plan.ns.flags&syscall.CLONE_NEWUSER != 0, inner.Start)
-		if err == nil {
-			register(inner.Process.Pid)
-		}
-		registryMu.Unlock()
-		startErr <- err
-		if err == nil {
-			<-c.release
-		}
-	}()
-	err = <-startErr
-	childFile.Close()
-	if err != nil {
-		return &Error{Op: "start init stage", Err: err}
-	}
-	c.Process = inner.Process
-
-	if err := c.handshake(hostEnd, plan, args, env); err != nil {
-		killTree(inner.Process.Pid)
-		c.finish()
-		return err
-	}
 	return nil
 }
 
-// handshake runs the host side of the init protocol (initproto.go).
-func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
-	spec := initSpec{
-		HostPid: os.Getpid(),
-		Path:    c.Path,
-		Args:    args,
-		Env:     env,
-		NFiles:  len(c.ExtraFiles),
-		Sandbox: plan.spec,
-		PidNS:   plan.ns.flags&syscall.CLONE_NEWPID != 0,
-	}
-	for _, t := range namespaceTypes {
-		if plan.ns.flags&t.flag == 0 {
-			continue
-		}
-		l, err := os.Readlink("/proc/self/ns/" + t.name)
-		if err != nil {
-			return &Error{Op: "namespaces", Err: err}
-		}
-		if spec.HostNS == nil {
-			spec.HostNS = map[string]string{}
-		}
-		spec.HostNS[t.name] = l
-	}
-	payload, err := json.Marshal(spec)
-	if err != nil {
-		return &Error{Op: "send spec", Err: err}
-	}
-	if err := conn.Send(msgSpec, payload); err != nil {
-		return &Error{Op: "send spec", Err: err}
-	}
-	msg, err := conn.Recv()
-	if err != nil {
-		return &Error{Op: "init stage", Err: fmt.Errorf("no answer: %w", err)}
-	}
-	if msg.Type == msgError {
-		closeFiles(msg.Files)
-		return initFailure(msg.Payload)
-	}
-	if msg.Type != msgListener || len(msg.Files) != 1 {
-		closeFiles(msg.Files)
-		return &Error{Op: "init stage", Err: fmt.Errorf("unexpected message %d with %d fds", msg.Type, len(msg.Files))}
-	}
-	var ready initReady
-	if err := json.Unmarshal(msg.Payload, &ready); err != nil {
-		closeFiles(msg.Files)
-		return &Error{Op: "init stage", Err: err}
-	}
-	c.report = plan.report(ready.Report, c.inner.Process.Pid, env)
+// adopt makes the started init stage st this command's process.
+func (c *Cmd) adopt(st *stage) {
+	c.inner, c.release, c.pidNS = st.inner, st.release, st.pidNS
+	c.Process = st.inner.Process
+}
 
-	listener := msg.Files[0]
-	if ready.Report.WaitKillableRecv {
-		// Only a fatal signal can interrupt a received call: the broker
-		// may answer with ADDFD then SEND (broker.Options.WaitKillableRecv).
+// serve writes the report of the stage c adopted and starts the broker on
+// its listener.
+func (c *Cmd) serve(st *stage, plan *plan, env []string) error {
+	c.report = plan.report(st.ready.Report, c.Process.Pid, env)
+	listener := st.listener
+	st.listener = nil
+	if !st.ready.Report.WaitKillableRecv {
+		// Without it any signal can interrupt a received call, and the
+		// broker must answer with ADDFD|SEND in one step
+		// (broker.Options.WaitKillableRecv).
 		opts := c.brokerOpts
-		opts.WaitKillableRecv = true
+		opts.WaitKillableRecv = false
 		b, err := broker.New(opts)
 		if err != nil {
 			listener.Close()
@@ -337,18 +282,23 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 	c.stopServe = stop
 	c.serveDone = make(chan error, 1)
 	go func() { c.serveDone <- c.broker.Serve(serveCtx, listener) }()
+	return nil
+}
 
+// handOff calls BeforeExec, lets the init stage exec (msgAck, or msgExec
+// with the worker's fds for a pooled stage) and waits until it has.
+func (c *Cmd) handOff(conn *ipc.Conn, typ uint16, payload []byte, files ...*os.File) error {
 	if c.BeforeExec != nil {
 		if err := c.BeforeExec(c.report); err != nil {
 			return &Error{Op: "before exec", Err: err}
 		}
 	}
-	if err := conn.Send(msgAck, nil); err != nil {
-		return &Error{Op: "send ack", Err: err}
+	if err := conn.Send(typ, payload, files...); err != nil {
+		return &Error{Op: "hand off", Err: err}
 	}
 	// The socket closes when exec succeeds (close-on-exec); a message
 	// means exec failed.
-	msg, err = conn.Recv()
+	msg, err := conn.Recv()
 	if err == nil {
 		closeFiles(msg.Files)
 		if msg.Type == msgError {
@@ -360,6 +310,12 @@ func (c *Cmd) handshake(conn *ipc.Conn, plan *plan, args, env []string) error {
 		return &Error{Op: "exec", Err: err}
 	}
 	return nil
+}
+
+// abort kills the worker after a failed start and releases everything.
+func (c *Cmd) abort() {
+	killTree(c.Process.Pid)
+	c.finish()
 }
 
 func initFailure(payload []byte) error {
@@ -406,6 +362,14 @@ func (c *Cmd) Wait() error {
 		unregister(c.Process.Pid)
 		c.ProcessState = c.inner.ProcessState
 		close(c.release)
+		if c.exited != nil {
+			close(c.exited)
+		}
+		if c.pio != nil {
+			if ioErr := c.pio.wait(c.WaitDelay); err == nil {
+				err = ioErr
+			}
+		}
 		// The listener reports POLLHUP once no task of the tree uses the
 		// filter: descendants that outlived the worker are waited for.
 		if c.serveDone != nil {
@@ -425,6 +389,18 @@ func (c *Cmd) Run() error {
 		return err
 	}
 	return c.Wait()
+}
+
+// Output runs the worker and returns its standard output, as exec.Cmd's
+// Output does (without capturing stderr into the error).
+func (c *Cmd) Output() ([]byte, error) {
+	if c.Stdout != nil {
+		return nil, errors.New("launcher: Stdout already set")
+	}
+	var out bytes.Buffer
+	c.Stdout = &out
+	err := c.Run()
+	return out.Bytes(), err
 }
 
 // Signal sends sig to the worker process.

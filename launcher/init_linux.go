@@ -155,9 +155,13 @@ func runInit() (code int) {
 	rep.NewSession = sid == os.Getpid()
 	// 5. The working directory was set at clone (Cmd.Dir). Look the
 	// program up now, while the file system is still ours to read.
-	path, err := lookPath(spec.Path, spec.Env)
-	if err != nil {
-		return fail("lookup", err)
+	// A pooled stage gets its program later, from a host that looked it
+	// up itself.
+	var path string
+	if !spec.Pooled {
+		if path, err = lookPath(spec.Path, spec.Env); err != nil {
+			return fail("lookup", err)
+		}
 	}
 	// 6-8. rlimits, capabilities, no_new_privs, Landlock, and the seccomp
 	// filter last (sandbox.Apply keeps that order). No file system call
@@ -179,7 +183,10 @@ func runInit() (code int) {
 	}
 	msg, err = conn.Recv()
 	if err != nil {
-		return exitSetup // the host is gone; it can't be told
+		return exitSetup // the host is gone (or a pool closed); it can't be told
+	}
+	if spec.Pooled {
+		return execPooled(conn, msg, fail)
 	}
 	closeFiles(msg.Files)
 	if msg.Type != msgAck {
@@ -189,6 +196,87 @@ func runInit() (code int) {
 	// no_new_privs are this thread's, and stay with the new program.
 	err = unix.Exec(path, spec.Args, spec.Env)
 	return fail("exec", &os.PathError{Op: "exec", Path: path, Err: err})
+}
+
+// execPooled runs the last step of a pooled stage: msg is msgExec with the
+// worker's stdin, stdout, stderr and ExtraFiles, which go to fds 0, 1, 2,
+// 3... before the exec. Every other fd is close-on-exec already (step 3;
+// ipc receives with MSG_CMSG_CLOEXEC). The filter is installed: chdir and
+// nothing else here is brokered, and the host serves the listener before
+// it sends msgExec.
+func execPooled(conn *ipc.Conn, msg ipc.Message, fail func(string, error) int) int {
+	defer closeFiles(msg.Files)
+	if msg.Type != msgExec || len(msg.Files) < 3 {
+		return fail("wait for exec", fmt.Errorf("unexpected message %d with %d fds", msg.Type, len(msg.Files)))
+	}
+	var es execSpec
+	if err := json.Unmarshal(msg.Payload, &es); err != nil {
+		return fail("wait for exec", err)
+	}
+	connFD := -1
+	if rc, err := conn.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { connFD = int(fd) })
+	}
+	if connFD < 0 {
+		return fail("wait for exec", errors.New("no socket to report on"))
+	}
+	fds := make([]int, len(msg.Files))
+	for i, f := range msg.Files {
+		fds[i] = int(f.Fd())
+	}
+	// The socket may sit on a number that a worker fd takes: then errors
+	// go out through a copy above them.
+	report, err := placeFDs(fds, connFD)
+	if err != nil {
+		return fail("pass fds", err)
+	}
+	if report != connFD {
+		c, err := ipc.NewConn(os.NewFile(uintptr(report), "init"))
+		if err != nil {
+			return exitSetup
+		}
+		conn = c
+	}
+	if es.Dir != "" {
+		if err := unix.Chdir(es.Dir); err != nil {
+			return fail("chdir", &os.PathError{Op: "chdir", Path: es.Dir, Err: err})
+		}
+	}
+	err = unix.Exec(es.Path, es.Args, es.Env)
+	return fail("exec", &os.PathError{Op: "exec", Path: es.Path, Err: err})
+}
+
+// placeFDs makes fds[i] the descriptor i (without close-on-exec), the
+// shuffle os/exec's child does before exec: every source below len(fds)
+// first moves above it, so no placement overwrites a source still to be
+// placed. keep, an fd that must survive (the socket to the host), moves
+// too if it is in the way; placeFDs returns its new number. The sources
+// themselves stay open, close-on-exec.
+func placeFDs(fds []int, keep int) (int, error) {
+	n := len(fds)
+	for i, fd := range fds {
+		if fd >= n {
+			continue
+		}
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, n)
+		if err != nil {
+			return keep, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+		}
+		fds[i] = nfd
+	}
+	if keep < n {
+		nfd, err := unix.FcntlInt(uintptr(keep), unix.F_DUPFD_CLOEXEC, n)
+		if err != nil {
+			return keep, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+		}
+		keep = nfd
+	}
+	for i, fd := range fds {
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return keep, os.NewSyscallError("dup3", err)
+		}
+	}
+	return keep, nil
 }
 
 // inheritedFDs lists the descriptors that survive exec (no FD_CLOEXEC).

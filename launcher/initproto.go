@@ -19,6 +19,17 @@ package launcher
 //	 ◀── EOF (socket closed by exec) ─────  (or msgError {initError}, exit)
 //
 // Start returns after the EOF, like os/exec's Start returns after exec.
+//
+// A pooled init stage (initSpec.Pooled, see Pool) gets a spec without a
+// program and stops after the listener: it waits, sandboxed, for msgExec
+// instead of msgAck. The host starts the broker for the command it hands
+// the stage to and sends
+//
+//	── msgExec {execSpec} + fds ─────────▶ fds to 0, 1, 2, 3..; chdir,
+//	                                       execve
+//	◀── EOF (socket closed by exec) ─────  (or msgError {initError}, exit)
+//
+// where the fds are the worker's stdin, stdout, stderr and ExtraFiles.
 const (
 	envInit = "SANDBOX_EXEC_INIT_FD"
 
@@ -26,6 +37,7 @@ const (
 	msgListener uint16 = 2
 	msgAck      uint16 = 3
 	msgError    uint16 = 4
+	msgExec     uint16 = 5
 )
 
 // initSpec is what the host sends to the init stage.
@@ -43,6 +55,18 @@ type initSpec struct {
 	// HostNS are the host's /proc/self/ns links of the namespace types
 	// the init stage is cloned into, to verify it is in new ones.
 	HostNS map[string]string `json:"host_ns,omitempty"`
+	// Pooled: Path, Args and Env are empty; the program comes with
+	// msgExec.
+	Pooled bool `json:"pooled,omitempty"`
+}
+
+// execSpec hands a pooled init stage its program. Path is absolute (the
+// host looked it up); Dir, if not empty, is where the worker starts.
+type execSpec struct {
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Dir  string   `json:"dir,omitempty"`
 }
 
 // initReady comes with the listener fd.

@@ -1,0 +1,173 @@
+//go:build linux
+
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/seed-025014a4/sandbox-exec/ipc"
+)
+
+// stageConfig is what startStage needs to start an init stage.
+type stageConfig struct {
+	ctx  context.Context // nil: not bound to a context
+	plan *plan
+	// spec carries the program (Path, Args, Env, NFiles) or Pooled;
+	// startStage fills in the rest.
+	spec initSpec
+	dir  string
+	// cancel ends the stage's tree when ctx is done; it gets the pid.
+	cancel         func(pid int) error
+	waitDelay      time.Duration
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	extra          []*os.File
+}
+
+// stage is an init stage that has applied every layer and handed over its
+// listener: it waits for msgAck (or, pooled, msgExec) to exec.
+type stage struct {
+	inner    *exec.Cmd
+	conn     *ipc.Conn
+	listener *os.File // nil once a broker serves it
+	ready    initReady
+	// release lets the thread that forked the stage end (Pdeathsig is
+	// bound to it) once the stage's process has been reaped.
+	release chan struct{}
+	pidNS   bool
+}
+
+// startStage forks an init stage and runs the protocol up to the
+// listener (initproto.go). On error nothing is left running.
+func startStage(cfg stageConfig) (*stage, error) {
+	hostEnd, childEnd, err := ipc.Pair()
+	if err != nil {
+		return nil, &Error{Op: "ipc", Err: err}
+	}
+	childFile, err := childEnd.File()
+	childEnd.Close()
+	if err != nil {
+		hostEnd.Close()
+		return nil, &Error{Op: "ipc", Err: err}
+	}
+
+	var inner *exec.Cmd
+	if cfg.ctx != nil {
+		inner = exec.CommandContext(cfg.ctx, "/proc/self/exe")
+		inner.Cancel = func() error { return cfg.cancel(inner.Process.Pid) }
+		inner.WaitDelay = cfg.waitDelay
+	} else {
+		inner = exec.Command("/proc/self/exe")
+	}
+	inner.Args = []string{"sandbox-exec-init"}
+	inner.Env = []string{envInit + "=" + strconv.Itoa(3+len(cfg.extra))}
+	inner.Dir = cfg.dir
+	inner.Stdin, inner.Stdout, inner.Stderr = cfg.stdin, cfg.stdout, cfg.stderr
+	inner.ExtraFiles = append(append([]*os.File(nil), cfg.extra...), childFile)
+	inner.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:    true,
+		Pdeathsig: syscall.SIGKILL,
+	}
+	// Namespaces are created by clone, the user namespace first, with the
+	// id maps written by this process before the child runs (no code runs
+	// between fork and exec in Go).
+	plan := cfg.plan
+	plan.ns.sysProcAttr(inner.SysProcAttr)
+	st := &stage{inner: inner, conn: hostEnd, pidNS: plan.ns.flags&syscall.CLONE_NEWPID != 0}
+
+	// Pdeathsig fires when the thread that forked the child exits, not the
+	// process (go.dev/issue/27505): fork from a locked thread that lives
+	// until the worker has exited (security.md R57).
+	st.release = make(chan struct{})
+	startErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		registryMu.Lock()
+		err := whileDumpable(plan.ns.flags&syscall.CLONE_NEWUSER != 0, inner.Start)
+		if err == nil {
+			register(inner.Process.Pid)
+		}
+		registryMu.Unlock()
+		startErr <- err
+		if err == nil {
+			<-st.release
+		}
+	}()
+	err = <-startErr
+	childFile.Close()
+	if err != nil {
+		hostEnd.Close()
+		return nil, &Error{Op: "start init stage", Err: err}
+	}
+	if err := st.handshake(cfg.spec, plan); err != nil {
+		st.discard()
+		return nil, err
+	}
+	return st, nil
+}
+
+// handshake sends the spec and receives the listener.
+func (st *stage) handshake(spec initSpec, plan *plan) error {
+	spec.HostPid = os.Getpid()
+	spec.Sandbox = plan.spec
+	spec.PidNS = st.pidNS
+	for _, t := range namespaceTypes {
+		if plan.ns.flags&t.flag == 0 {
+			continue
+		}
+		l, err := os.Readlink("/proc/self/ns/" + t.name)
+		if err != nil {
+			return &Error{Op: "namespaces", Err: err}
+		}
+		if spec.HostNS == nil {
+			spec.HostNS = map[string]string{}
+		}
+		spec.HostNS[t.name] = l
+	}
+	payload, err := json.Marshal(spec)
+	if err != nil {
+		return &Error{Op: "send spec", Err: err}
+	}
+	if err := st.conn.Send(msgSpec, payload); err != nil {
+		return &Error{Op: "send spec", Err: err}
+	}
+	msg, err := st.conn.Recv()
+	if err != nil {
+		return &Error{Op: "init stage", Err: fmt.Errorf("no answer: %w", err)}
+	}
+	if msg.Type == msgError {
+		closeFiles(msg.Files)
+		return initFailure(msg.Payload)
+	}
+	if msg.Type != msgListener || len(msg.Files) != 1 {
+		closeFiles(msg.Files)
+		return &Error{Op: "init stage", Err: fmt.Errorf("unexpected message %d with %d fds", msg.Type, len(msg.Files))}
+	}
+	if err := json.Unmarshal(msg.Payload, &st.ready); err != nil {
+		closeFiles(msg.Files)
+		return &Error{Op: "init stage", Err: err}
+	}
+	st.listener = msg.Files[0]
+	return nil
+}
+
+// discard kills a stage that will not run a command and reaps it.
+func (st *stage) discard() {
+	killTree(st.inner.Process.Pid)
+	if st.listener != nil {
+		st.listener.Close()
+	}
+	st.conn.Close()
+	st.inner.Wait()
+	unregister(st.inner.Process.Pid)
+	close(st.release)
+}
