@@ -60,7 +60,7 @@ type Options struct {
 	Keep          bool // keep the temporary directory
 }
 
-var allSections = []string{"latency", "throughput", "start", "matcher", "workloads"}
+var allSections = []string{"latency", "throughput", "start", "handoff", "matcher", "workloads"}
 
 func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -221,6 +221,9 @@ func Run(o Options, log io.Writer) (*Report, error) {
 	}
 	if b.want("start") {
 		b.startSection()
+	}
+	if b.want("handoff") {
+		b.handoffSection()
 	}
 	if b.want("matcher") {
 		b.matcherSection()

@@ -13,22 +13,26 @@ import (
 // Report is the JSON document of one run (-o FILE). Every ratio in it
 // compares two figures measured in this run on this machine.
 type Report struct {
-	Schema     int            `json:"schema"`
-	Mode       string         `json:"mode"` // "short" or "full"
-	Date       string         `json:"date"` // RFC 3339
-	Source     Source         `json:"source"`
-	Machine    Machine        `json:"machine"`
-	Config     Config         `json:"config"`
-	Latency    []LatencyCell  `json:"latency"`
-	Throughput []TputCell     `json:"throughput"`
-	Start      []StartCell    `json:"start"`
-	Matcher    *MatcherResult `json:"matcher"`
-	Workloads  []WorkloadCell `json:"workloads"`
-	Targets    []Target       `json:"targets"`
-	Skipped    []Skip         `json:"skipped,omitempty"`
-	Warnings   []string       `json:"warnings,omitempty"`
-	Errors     []string       `json:"errors,omitempty"`
-	ElapsedS   float64        `json:"elapsed_s"`
+	Schema     int           `json:"schema"`
+	Mode       string        `json:"mode"` // "short" or "full"
+	Date       string        `json:"date"` // RFC 3339
+	Source     Source        `json:"source"`
+	Machine    Machine       `json:"machine"`
+	Config     Config        `json:"config"`
+	Latency    []LatencyCell `json:"latency"`
+	Throughput []TputCell    `json:"throughput"`
+	Start      []StartCell   `json:"start"`
+	// Handoff is Start to the worker's main, pooled, cold and bwrap;
+	// HandoffPool counts the pooled starts that found a ready stage.
+	Handoff     []HandoffCell  `json:"handoff,omitempty"`
+	HandoffPool *int           `json:"handoff_pool_taken,omitempty"`
+	Matcher     *MatcherResult `json:"matcher"`
+	Workloads   []WorkloadCell `json:"workloads"`
+	Targets     []Target       `json:"targets"`
+	Skipped     []Skip         `json:"skipped,omitempty"`
+	Warnings    []string       `json:"warnings,omitempty"`
+	Errors      []string       `json:"errors,omitempty"`
+	ElapsedS    float64        `json:"elapsed_s"`
 }
 
 // Source identifies the code that was measured.
@@ -152,6 +156,18 @@ type StartCell struct {
 	Ratio   float64   `json:"ratio_to_native"`
 	Status  string    `json:"status"`
 	Reason  string    `json:"reason,omitempty"`
+}
+
+// HandoffCell is one way to start a worker, timed from Start: until
+// Start returned (StartMs) and until the worker's first output (MainMs).
+type HandoffCell struct {
+	Name    string      `json:"name"`
+	StartMs []float64   `json:"start_samples_ms"`
+	MainMs  []float64   `json:"main_samples_ms"`
+	Start   Percentiles `json:"start_ms"`
+	Main    Percentiles `json:"main_ms"`
+	Status  string      `json:"status"`
+	Reason  string      `json:"reason,omitempty"`
 }
 
 // MatcherResult is policy.Matcher.Decide on a generated policy.
@@ -332,6 +348,18 @@ func writeMarkdown(w io.Writer, r *Report) {
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %.2f (%.2f–%.2f) | %s |\n", c.Name, c.Ms.Median, c.Ms.Min, c.Ms.Max, fmtRatio(c.Ratio))
+		}
+		fmt.Fprintln(w)
+	}
+
+	if len(r.Handoff) > 0 {
+		fmt.Fprintf(w, "## Worker handoff (ms from Start: until Start returns; until the worker's first output)\n\n| how | Start p50 | p99 | first output p50 | p99 |\n|---|---|---|---|---|\n")
+		for _, c := range r.Handoff {
+			if c.Status != "ok" {
+				fmt.Fprintf(w, "| %s | %s: %s | | | |\n", c.Name, c.Status, c.Reason)
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %.3f | %.3f | %.3f | %.3f |\n", c.Name, c.Start.P50, c.Start.P99, c.Main.P50, c.Main.P99)
 		}
 		fmt.Fprintln(w)
 	}

@@ -122,6 +122,17 @@ func (b *bench) evaluateTargets() {
 			add(name, "≤ 0.8×", 0, "–", false, false)
 		}
 	}
+	for _, c := range r.Handoff {
+		if !strings.HasPrefix(c.Name, "launcher.Pool") {
+			continue
+		}
+		name := "pooled handoff: pool.Command().Start()"
+		if c.Status != "ok" || c.Start.N == 0 {
+			add(name, "≤ 0.3 ms", 0, c.Status+": "+c.Reason, false, false)
+			continue
+		}
+		add(name, "≤ 0.3 ms", c.Start.P50, fmt.Sprintf("p50 %.3f ms, p99 %.3f ms (first output p50 %.3f ms)", c.Start.P50, c.Start.P99, c.Main.P50), c.Start.P50 <= 0.3, true)
+	}
 	for _, w := range r.Workloads {
 		name := "real workload: " + w.Name
 		if w.Status != "ok" || w.Ratio == 0 {

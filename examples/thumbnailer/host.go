@@ -99,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thumbnailer: %v\n", err)
 		return 2
 	}
+	defer h.close()
 	ctx := context.Background()
 	if o.probe != "" {
 		r, err := h.probe(ctx, o.probe)
@@ -125,6 +126,9 @@ type host struct {
 	policy *policy.Policy
 	self   string // this binary, resolved: the worker's program
 	log    io.Writer
+	// pool keeps -workers sandboxed init stages ready: a worker then
+	// costs a message and an exec, not a whole sandbox setup.
+	pool *launcher.Pool
 }
 
 func newHost(o options, log io.Writer) (*host, error) {
@@ -142,15 +146,21 @@ func newHost(o options, log io.Writer) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker policy: %w", err)
 	}
-	return &host{opts: o, policy: p, self: self, log: log}, nil
+	pool, err := launcher.NewPool(p, launcher.PoolOptions{Size: o.workers, Programs: []string{self}})
+	if err != nil {
+		return nil, fmt.Errorf("worker pool: %w", err)
+	}
+	return &host{opts: o, policy: p, self: self, log: log, pool: pool}, nil
 }
 
-// command makes the Cmd of one worker. It is the only place that says
-// how workers start: when launcher.Pool lands, swapping launcher.Command
-// for pool.Command is this one line (the pool's base policy being
-// h.policy), and nothing else changes.
+// close stops the pool: the stages still waiting are killed.
+func (h *host) close() { h.pool.Close() }
+
+// command makes the Cmd of one worker, from the pool. It is the only
+// place that says how workers start: launcher.CommandContext(ctx,
+// h.policy, h.self, args...) would start the same worker cold.
 func (h *host) command(ctx context.Context, args ...string) *launcher.Cmd {
-	return launcher.CommandContext(ctx, h.policy, h.self, args...)
+	return h.pool.CommandContext(ctx, h.self, args...)
 }
 
 // outcome is what became of one input file.

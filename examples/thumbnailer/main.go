@@ -7,8 +7,8 @@
 //	thumbnailer -probe PATH
 //
 // It is one binary with two roles. The host opens every input itself,
-// starts a worker (this binary again, under worker.policy, through
-// launcher.CommandContext), passes the open file over an ipc channel and
+// starts a worker (this binary again, under worker.policy, from a
+// launcher.Pool of ready sandboxes), passes the open file over an ipc channel and
 // writes DIR/<name>.png from the bytes the worker sends back. The worker
 // can open no file beyond what its runtime needs: it decodes PNG, JPEG or
 // GIF with the standard decoders, scales and encodes. A hostile input

@@ -317,6 +317,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.close()
 	input := filepath.Join(t.TempDir(), "input.png")
 	if err := os.WriteFile(input, pngFile(1, 1, 8, 0, nil), 0o644); err != nil {
 		t.Fatal(err)
@@ -442,6 +443,7 @@ func TestWorkerPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.close()
 	for _, d := range h.policy.Lint() {
 		if strings.Contains(d.Msg, "is overridden by the later deny") && strings.Contains(workerPolicy, "\ndeny /etc/passwd /etc/group /etc/nsswitch.conf\n") {
 			continue // on purpose: worker.policy takes these back from system-runtime.policy
@@ -525,6 +527,7 @@ func BenchmarkThumbnail(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer h.close()
 	var start time.Duration
 	for b.Loop() {
 		o := h.process(context.Background(), in, filepath.Join(h.opts.out, "photo.png"))
