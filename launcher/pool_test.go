@@ -165,6 +165,11 @@ func TestPoolRefusals(t *testing.T) {
 	if st := pool.Stats(); st.Taken+st.Cold != 0 {
 		t.Errorf("refused commands used stages: %+v", st)
 	}
+	// Without Landlock in the workers there is nothing to refuse ahead.
+	off := newPool(t, poolPolicy+"landlock off\n", PoolOptions{Size: 1, Programs: []string{}})
+	if out, err := off.Command("/bin/echo", "ran").Output(); err != nil || string(out) != "ran\n" {
+		t.Errorf("landlock off pool: %q, %v", out, err)
+	}
 	pool.Close()
 	if err := pool.Command("/bin/true").Run(); !errors.Is(err, ErrPoolClosed) {
 		t.Errorf("closed pool: %v, want ErrPoolClosed", err)
