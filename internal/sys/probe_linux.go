@@ -148,7 +148,23 @@ func probeNotif() NotifProbe {
 		// Never unlocked: the thread ends with this goroutine, and its
 		// filter with it.
 		runtime.LockOSThread()
-		out <- notifThread(p)
+		if unix.Gettid() != unix.Getpid() {
+			out <- notifThread(p)
+			return
+		}
+		// The main thread, which Go parks instead of ending when a
+		// locked goroutine exits: the probe's filter and no_new_privs
+		// would stay on it for good (and any later TSYNC filter would
+		// fail). Hold it while another thread probes, then give it back
+		// untouched.
+		other := make(chan NotifProbe, 1)
+		go func() {
+			runtime.LockOSThread()
+			other <- notifThread(p)
+		}()
+		res := <-other
+		runtime.UnlockOSThread()
+		out <- res
 	}()
 	return <-out
 }

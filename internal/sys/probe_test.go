@@ -5,6 +5,8 @@ package sys
 import (
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +76,27 @@ func TestProbeMisc(t *testing.T) {
 	}
 	if _, err := EffectiveCapabilities(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestProbeLeavesMainThread: the probe's filter and no_new_privs never
+// stay on the main thread, which Go parks instead of ending (the probe
+// goroutine may be scheduled there: the main goroutine of a test binary
+// waits in m.Run and leaves it free).
+func TestProbeLeavesMainThread(t *testing.T) {
+	if HaveUserNotif() != nil {
+		t.Skip("no seccomp user notification on this kernel")
+	}
+	for range 30 {
+		probeNotif()
+		status, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && (k == "Seccomp" || k == "NoNewPrivs") && strings.TrimSpace(v) != "0" {
+				t.Fatalf("main thread after a probe: %s", line)
+			}
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +15,6 @@ import (
 	"github.com/seed-025014a4/sandbox-exec/internal/testutil"
 	"github.com/seed-025014a4/sandbox-exec/launcher"
 )
-
-// The main goroutine keeps the main thread. ProbeNotif (internal/sys)
-// installs its probe filter on a locked goroutine's thread and lets the
-// goroutine end, which ends the thread, but Go parks the main thread
-// instead of ending it: had the probe run there, the main thread would
-// keep the probe's filter and no_new_privs for good, and FailSyscall's
-// TSYNC would fail on it.
-func init() { runtime.LockOSThread() }
 
 // R6: the broker reads the arguments of a brokered call (the path) from the
 // worker's memory with process_vm_readv only, which the kernel checks like
