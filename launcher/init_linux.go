@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/seed-025014a4/sandbox-exec/internal/sys"
 	"github.com/seed-025014a4/sandbox-exec/ipc"
 	"github.com/seed-025014a4/sandbox-exec/sandbox"
 )
@@ -34,6 +35,11 @@ type stageReport struct {
 	// host's: the namespaces the init stage is really in.
 	Namespaces []string `json:"namespaces"`
 }
+
+// memProbe is what the host reads from an init stage's memory before it
+// serves the stage's listener (security.md R6): the broker reads every
+// path from the worker's memory the same way.
+var memProbe = []byte("sandbox-exec: R6 memory probe")
 
 // IsInit reports whether this process was started as an init stage.
 func IsInit() bool {
@@ -172,7 +178,7 @@ func runInit() (code int) {
 	}
 	rep.Landlock, rep.WaitKillableRecv = res.Landlock, res.WaitKillableRecv
 	rep.Capabilities, rep.NoNewPrivs, rep.Rlimits = res.Capabilities, res.NoNewPrivs, res.Rlimits
-	ready, _ := json.Marshal(initReady{Report: rep})
+	ready, _ := json.Marshal(initReady{Report: rep, MemProbe: sys.AddrOf(memProbe)})
 	// 9. Send the listener and wait for the ack: the broker serves it
 	// before the worker's first file system call.
 	err = conn.Send(msgListener, ready, res.Listener)

@@ -72,6 +72,9 @@ type execSpec struct {
 // initReady comes with the listener fd.
 type initReady struct {
 	Report stageReport `json:"report"`
+	// MemProbe is the address of memProbe in the stage: the host must be
+	// able to read it (R6).
+	MemProbe uint64 `json:"mem_probe"`
 }
 
 // initError reports a failed step; Errno is the raw errno when there is one.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seed-025014a4/sandbox-exec/internal/sys"
 	"github.com/seed-025014a4/sandbox-exec/ipc"
 )
 
@@ -157,6 +158,23 @@ func (st *stage) handshake(spec initSpec, plan *plan) error {
 		return &Error{Op: "init stage", Err: err}
 	}
 	st.listener = msg.Files[0]
+	return checkMemory(st.inner.Process.Pid, st.ready.MemProbe)
+}
+
+// checkMemory fails closed unless this process can read the stage's
+// memory the way the broker reads paths (security.md R6): Yama's
+// ptrace_scope, a non-dumpable stage, a Landlock domain the host is not
+// an ancestor of or a foreign user namespace would make every brokered
+// call fail.
+func checkMemory(pid int, addr uint64) error {
+	buf := make([]byte, len(memProbe))
+	n, err := sys.ReadMem(pid, addr, buf)
+	if err == nil && (addr == 0 || n != len(buf) || string(buf) != string(memProbe)) {
+		err = fmt.Errorf("read %q at %#x", buf[:n], addr)
+	}
+	if err != nil {
+		return &Error{Op: "memory access", Err: fmt.Errorf("this process cannot read the worker's memory (process_vm_readv: %w), so the broker could not read the paths it asks for; check Yama's kernel.yama.ptrace_scope (at most 1), that the host is the worker's parent, and that it is not confined by a Landlock domain of its own below the worker's", err)}
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ package layers
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"os"
 	"strings"
@@ -100,5 +101,35 @@ func TestWorkerMemoryReads(t *testing.T) {
 	}
 	if allowed != 1 {
 		t.Errorf("%d allowed opens of %s in the audit log, want 1 (before the host lost process_vm_readv)", allowed, file)
+	}
+}
+
+// R6 at start: a host that cannot read a worker's memory refuses to start
+// it (an error naming the cause), rather than run a worker whose every
+// brokered call would fail.
+func TestStartNeedsWorkerMemory(t *testing.T) {
+	var dir string
+	if !testutil.InSubprocess() {
+		dir = newFixture(t, nil).T
+	}
+	if !testutil.RunInSubprocess(t, "LAYERS_FIXTURE="+dir) {
+		return
+	}
+	f := &fixture{T: os.Getenv("LAYERS_FIXTURE")}
+	p := mustParse(t, f.base(""))
+	// Probed first: the probe installs a filter of its own.
+	worker := func() *launcher.Cmd {
+		c := launcher.Command(p, testutil.Executable(), ops("open "+f.T+"/ro/f")...)
+		c.Env = append(os.Environ(), testutil.HelperEnv("probe"))
+		return c
+	}
+	if out, err := worker().Output(); err != nil || string(out) != "ok 2\n" {
+		t.Fatalf("before: %q, %v", out, err)
+	}
+	testutil.FailSyscall(t, unix.SYS_PROCESS_VM_READV, unix.EPERM)
+	err := worker().Run()
+	var le *launcher.Error
+	if !errors.As(err, &le) || le.Op != "memory access" || !strings.Contains(err.Error(), "ptrace_scope") {
+		t.Fatalf("start without process_vm_readv: %v, want a memory access error that names the cause", err)
 	}
 }
