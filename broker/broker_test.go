@@ -147,6 +147,8 @@ type workerOpts struct {
 	dir  string
 	cred *syscall.Credential
 	exe  string // the binary to run; the test binary if empty
+	// extra are the worker's fds 3, 4, ... (as exec.Cmd.ExtraFiles)
+	extra []*os.File
 }
 
 func openFds(t testing.TB) int {
@@ -175,6 +177,7 @@ func startWorker(t testing.TB, b *Broker, o workerOpts) *worker {
 	w.cmd.Env = append(os.Environ(), workerEnv+"=1")
 	w.cmd.Dir = o.dir
 	w.cmd.Stderr = w.stderr
+	w.cmd.ExtraFiles = o.extra
 	if o.cred != nil {
 		w.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.cred}
 	}

@@ -83,8 +83,9 @@
 // /proc and /sys) the decided path is opened once with those flags instead
 // and verified with fstat: only a regular file or directory is handed over,
 // anything else goes the careful way (fastopen.go). FIFOs and sockets are
-// denied; devices need a rule
-// without wildcards. Creating calls resolve the parent and act on
+// denied, except a FIFO the worker holds an fd on, which it may open
+// through /proc/self/fd/N and which waits for its other end as in the
+// kernel (see Blocking operations); devices need a rule without wildcards. Creating calls resolve the parent and act on
 // (parent fd, name) with O_NOFOLLOW; a dangling symlink never creates
 // anything.
 //
@@ -116,6 +117,25 @@
 // getxattr, lgetxattr, listxattr, llistxattr and inotify_add_watch, where
 // the architecture has them. link, linkat, mknod, mknodat, the chown family
 // and xattr writes are denied. Any other notified call gets ENOSYS.
+//
+// # Blocking operations
+//
+// Lookups are tried from the dentry cache first (openat2 RESOLVE_CACHED,
+// Linux 5.12). A miss, a create or truncate, and a FIFO open waiting for
+// its other end run in a blocking section on the serving thread, under
+// caps taken before the operation starts: [Options.MaxBlockedPerWorker]
+// per listener, [Options.MaxBlocked] per Broker and 2048 per process
+// (Go aborts at 10,000 threads). A request that finds a cap full is
+// answered EAGAIN at once, with nothing opened and nothing created. While
+// a section lasts, a spare serving goroutine keeps the listener served,
+// SECCOMP_IOCTL_NOTIF_ID_VALID is polled every 10 ms (a target that gave
+// up frees the thread), and at [Options.BlockTimeout] the request is
+// answered EINTR (security.md R26, R59, R60). A thread stuck in a hung
+// file system stays counted against the caps until the kernel returns.
+// Serving goroutines that serve request after request yield their P once
+// a millisecond, so a flooded listener cannot keep another listener's
+// goroutine waiting for one (R59). Metrics and audit events ([Event].Limit)
+// show every cap and deadline that decided a reply.
 //
 // # Audit and metrics
 //

@@ -238,14 +238,26 @@ func (r *req) openObject(o *object, flags uint32) result {
 	}
 	oflags := int(flags&^strip) | unix.O_NOCTTY | unix.O_CLOEXEC
 	nonblock := typ != unix.S_IFDIR
-	if nonblock {
-		oflags |= unix.O_NONBLOCK // FIFOs, ttys, leases: never block the broker
-	}
 	fd := -1
-	err := r.asSelf(o, func() (err error) {
-		fd, err = r.openat(unix.AT_FDCWD, procFdPath(o.fd), oflags, 0)
-		return err
-	})
+	var err error
+	if acc := flags & unix.O_ACCMODE; typ == unix.S_IFIFO && o.kind != objPipe && flags&unix.O_NONBLOCK == 0 && acc != unix.O_RDWR {
+		// A FIFO the worker holds (others are denied above), opened
+		// without O_NONBLOCK: the kernel would make the worker wait for
+		// the other end, so the broker waits for it on the worker's
+		// behalf, bounded and watched (block.go, R26). O_RDWR never
+		// waits. A plain O_NONBLOCK open would give a reader EOF at once
+		// and a writer ENXIO, unlike the kernel either way.
+		fd, err = r.openBlocking(func(gone func() bool) (int, error) { return waitFIFO(o.fd, oflags, acc, gone) })
+		oflags |= unix.O_NONBLOCK // cleared below
+	} else {
+		if nonblock {
+			oflags |= unix.O_NONBLOCK // ttys, leases, devices: never block the broker
+		}
+		err = r.asSelf(o, func() (err error) {
+			fd, err = r.openat(unix.AT_FDCWD, procFdPath(o.fd), oflags, 0)
+			return err
+		})
+	}
 	if err != nil {
 		return fail(errCode(err))
 	}
@@ -321,7 +333,9 @@ func (r *req) create(t target, o openReq) result {
 		return r.openObject(&object{fd: fd, verdict: parent.verdict}, o.flags&^unix.O_CREAT)
 	}
 
-	fd, err := r.openat(parent.fd, name, int(o.flags)|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
+	// A create cannot be looked up from the cache: it may wait on the
+	// file system (block.go, R60).
+	fd, err := r.openatBlocking(parent.fd, name, int(o.flags)|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return denied() // a symlink appeared: never create through it

@@ -20,7 +20,15 @@ type Metrics struct {
 	FdLimit     int64         // the most they may hold (from RLIMIT_NOFILE)
 	MatcherTime time.Duration // total time spent in Matcher.Decide
 	MatcherRuns uint64        // calls of Matcher.Decide
-	Syscalls    []SyscallMetrics
+	// Blocking operations (Options.BlockTimeout, MaxBlockedPerWorker,
+	// MaxBlocked; security.md R26, R59, R60).
+	Blocked   int64  // requests waiting in the kernel right now, each on a broker thread
+	Stuck     int64  // of those, the ones already answered or abandoned
+	Deadlines uint64 // answered EINTR at their deadline
+	Abandoned uint64 // given up because the target gave up (ID_VALID)
+	OverCap   uint64 // answered EAGAIN because a cap was full
+	Threads   int64  // serving goroutines (locked threads) alive, every listener
+	Syscalls  []SyscallMetrics
 }
 
 // SyscallMetrics are the counters of one system call. Percentiles come
@@ -117,6 +125,11 @@ type metrics struct {
 	sendErrors  atomic.Uint64
 	matcherNs   atomic.Int64
 	matcherRuns atomic.Uint64
+	stuck       atomic.Int64
+	deadlines   atomic.Uint64
+	abandoned   atomic.Uint64
+	overCap     atomic.Uint64
+	threads     atomic.Int64
 	perSyscall  []syscallStats // by sysCall.idx; the last is for unknown calls
 }
 
@@ -153,6 +166,12 @@ func (b *Broker) Metrics() Metrics {
 		FdLimit:     b.fds.max,
 		MatcherTime: time.Duration(m.matcherNs.Load()),
 		MatcherRuns: m.matcherRuns.Load(),
+		Blocked:     b.blocked.Load(),
+		Stuck:       m.stuck.Load(),
+		Deadlines:   m.deadlines.Load(),
+		Abandoned:   m.abandoned.Load(),
+		OverCap:     m.overCap.Load(),
+		Threads:     m.threads.Load(),
 	}
 	for i := range m.perSyscall {
 		st := &m.perSyscall[i]

@@ -93,6 +93,14 @@ type req struct {
 	tgid  int // from /proc/<tid>/status; 0 until needed
 	umask int // ditto; -1 until needed
 
+	g        *gor  // the serving goroutine
+	ticket   int64 // the receiver role is kept while serving (see run)
+	holding  bool  // the role is held plainly while serving (one thread)
+	released bool  // a blocking section gave the role up
+	halt     error // errOverCap or errGone: use the file system no more
+	gone     bool  // answered by the monitor or abandoned: no reply
+	limit    string
+
 	fds      []int      // broker-side fds, closed when the request ends
 	caps     threadCaps // this thread's capabilities
 	poisoned error      // the thread's credentials are not as set up: stop serving
@@ -129,6 +137,7 @@ func (r *req) reset() {
 	r.tgid, r.umask = 0, -1
 	r.path, r.resolved = "", ""
 	r.right, r.verdict, r.judged, r.deny = 0, policy.Verdict{Rule: -1}, false, false
+	r.halt, r.gone, r.limit = nil, false, ""
 }
 
 // serve handles the notification in r.n: decide, act, reply, record.
@@ -136,6 +145,16 @@ func (r *req) serve() {
 	r.start = time.Now()
 	r.reset()
 	res := r.dispatch()
+	switch {
+	case r.gone:
+		// A blocking section ended without this thread: the monitor
+		// answered EINTR at the deadline, or the target gave up.
+		res = result{kind: resDrop}
+	case r.limit != "":
+		// A cap refused a blocking operation: whatever the handler made
+		// of that, the answer is EAGAIN (block.go).
+		res = errnoResult(unix.EAGAIN)
+	}
 	// The clock stops when the answer is ready, before the reply: ADDFD or
 	// SEND wakes the worker, which on a shared CPU preempts the broker
 	// inside the ioctl and runs on (its next call included) before the
@@ -257,6 +276,11 @@ func addfdNoSignals(l *sys.Listener, a *sys.NotifAddfd) (int, error) {
 }
 
 func (r *req) emit(errno int, lat time.Duration) {
+	r.b.emitEvent(r.event(errno, lat))
+}
+
+// event builds the audit record of the request.
+func (r *req) event(errno int, lat time.Duration) Event {
 	ev := Event{
 		Time:     r.start,
 		Pid:      r.tid,
@@ -267,6 +291,7 @@ func (r *req) emit(errno int, lat time.Duration) {
 		Rule:     "default",
 		Errno:    errno,
 		Latency:  lat,
+		Limit:    r.limit,
 	}
 	if r.sc != nil {
 		ev.Syscall = r.sc.name
@@ -276,15 +301,20 @@ func (r *req) emit(errno int, lat time.Duration) {
 	if r.judged {
 		ev.Rule = r.b.m.Where(r.verdict)
 	}
+	return ev
+}
+
+// emitEvent calls the audit hook.
+func (b *Broker) emitEvent(ev Event) {
 	// The hook is the host's code, run on a serving thread after the
 	// reply: a panic in it must not take the host and every other
 	// worker's service down with it (R61, D-14).
 	defer func() {
 		if p := recover(); p != nil {
-			r.b.metrics.panics.Add(1)
+			b.metrics.panics.Add(1)
 		}
 	}()
-	r.b.audit(ev)
+	b.audit(ev)
 }
 
 // arg returns argument i as the kernel passed it.
@@ -371,21 +401,65 @@ func (r *req) opened(fd int, err error) (int, error) {
 	return fd, nil
 }
 
-// openat2 opens with openat2, retrying EINTR, and owns the result.
+// openat2 opens with openat2, retrying EINTR, and owns the result. The
+// lookup is tried from the dentry cache first (RESOLVE_CACHED); a miss,
+// or an open that must create or truncate, runs in a blocking section
+// (block.go, R60).
 func (r *req) openat2(dirfd int, path string, flags uint64, resolve uint64) (int, error) {
+	if r.halt != nil {
+		return -1, r.halt
+	}
 	if !r.acquire() {
 		return -1, unix.EMFILE
 	}
 	how := unix.OpenHow{Flags: flags, Resolve: resolve}
-	return r.opened(sys.RetryValue(func() (int, error) { return unix.Openat2(dirfd, path, &how) }))
+	open := func() (int, error) {
+		return sys.RetryValue(func() (int, error) { return unix.Openat2(dirfd, path, &how) })
+	}
+	if resolve&resolveCached != 0 {
+		return r.opened(open()) // the worker's own RESOLVE_CACHED: never waits
+	}
+	if r.b.cached && flags&(unix.O_CREAT|unix.O_TRUNC|unix.O_TMPFILE) == 0 {
+		how.Resolve = resolve | resolveCached
+		fd, err := open()
+		if !errors.Is(err, unix.EAGAIN) {
+			return r.opened(fd, err)
+		}
+		how.Resolve = resolve
+	}
+	return r.opened(r.block(func(func() bool) (int, error) { return open() }))
 }
 
-// openat opens with openat, retrying EINTR, and owns the result.
+// openat opens with openat, retrying EINTR, and owns the result. It is
+// for the broker's own opens under /proc, which never wait.
 func (r *req) openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	if r.halt != nil {
+		return -1, r.halt
+	}
 	if !r.acquire() {
 		return -1, unix.EMFILE
 	}
 	return r.opened(sys.RetryValue(func() (int, error) { return unix.Openat(dirfd, path, flags, mode) }))
+}
+
+// openatBlocking is openat in a blocking section (block.go): a create in
+// a worker's directory may wait on the file system.
+func (r *req) openatBlocking(dirfd int, path string, flags int, mode uint32) (int, error) {
+	return r.openBlocking(func(func() bool) (int, error) {
+		return sys.RetryValue(func() (int, error) { return unix.Openat(dirfd, path, flags, mode) })
+	})
+}
+
+// openBlocking runs op, which opens a file that may make it wait, in a
+// blocking section, and owns the result.
+func (r *req) openBlocking(op func(gone func() bool) (int, error)) (int, error) {
+	if r.halt != nil {
+		return -1, r.halt
+	}
+	if !r.acquire() {
+		return -1, unix.EMFILE
+	}
+	return r.opened(r.block(op))
 }
 
 // procOpen opens path (such as "<tid>/cwd") under /proc for the broker's
@@ -465,6 +539,12 @@ func (r *req) closeAll() {
 
 // errCode turns a system call error into a reply code.
 func errCode(err error) int {
+	switch {
+	case errors.Is(err, errGone):
+		return codeDrop
+	case errors.Is(err, errOverCap):
+		return int(unix.EAGAIN) // serve answers EAGAIN anyway
+	}
 	var e unix.Errno
 	if errors.As(err, &e) && e != 0 && int(e) <= maxErrno {
 		return int(e)

@@ -427,12 +427,17 @@ func TestConcurrentWorkers(t *testing.T) {
 func TestNewOptions(t *testing.T) {
 	T := newFixture(t)
 	m := testMatcher(t, T, "")
-	for _, o := range []Options{{}, {Matcher: m, DenyErrno: 4096}, {Matcher: m, DenyErrno: -1}, {Matcher: m, Threads: -1}, {Matcher: m, Uid: -5}} {
+	for _, o := range []Options{{}, {Matcher: m, DenyErrno: 4096}, {Matcher: m, DenyErrno: -1}, {Matcher: m, Threads: -1}, {Matcher: m, Uid: -5},
+		{Matcher: m, BlockTimeout: -time.Second}, {Matcher: m, MaxBlockedPerWorker: -1}, {Matcher: m, MaxBlocked: maxBlockedProcess + 1}} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)
 		}
 	}
-	if err := newTestBroker(t, Options{Matcher: m}).Serve(context.Background(), nil); err == nil {
+	b := newTestBroker(t, Options{Matcher: m})
+	if b.blockTimeout != defaultBlockTimeout || b.maxBlockedPerWorker != defaultMaxBlockedPerWorker || b.maxBlocked != defaultMaxBlocked {
+		t.Errorf("defaults: %v %d %d", b.blockTimeout, b.maxBlockedPerWorker, b.maxBlocked)
+	}
+	if err := b.Serve(context.Background(), nil); err == nil {
 		t.Error("Serve(nil) succeeded")
 	}
 	names := Syscalls()

@@ -358,6 +358,35 @@ func (w *interp) run(args []string) (res string) {
 		return w.storeFd(a(1), fd, err)
 	case "dup2": // dup2 $v N
 		return errStr(unix.Dup3(w.fds[a(1)], int(n(2)), 0))
+	case "openmany": // openmany N PATH FLAGS: N threads open at once; tally of the results
+		p, pa := cstr(a(2))
+		defer runtime.KeepAlive(p)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		tally := map[string]int{}
+		for range int(n(1)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fd, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(unix.AT_FDCWD&0xffffffff), pa, u(3), 0, 0, 0)
+				res := "ok"
+				if e != 0 {
+					res = errStr(e)
+				} else {
+					unix.Close(int(fd))
+				}
+				mu.Lock()
+				tally[res]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		keys := make([]string, 0, len(tally))
+		for k, v := range tally {
+			keys = append(keys, fmt.Sprintf("%s=%d", k, v))
+		}
+		slices.Sort(keys)
+		return strings.Join(keys, " ")
 	case "fd": // fd V N: name a numeric fd
 		w.fds[a(1)] = int(n(2))
 		return "ok"
