@@ -4,8 +4,8 @@ package layers
 
 import (
 	"bufio"
-	"errors"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
