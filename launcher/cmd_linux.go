@@ -59,6 +59,15 @@ type Cmd struct {
 	// requests; 0 means the broker's default.
 	BrokerThreads int
 
+	// BlockTimeout and MaxBlocked bound the worker's requests that wait in
+	// the kernel (a FIFO open waiting for its other end, a lookup on a
+	// hung network or FUSE mount): after BlockTimeout the worker's call
+	// fails with EINTR, and beyond MaxBlocked such requests at once it
+	// fails with EAGAIN. 0 means the broker's defaults (10 s, 8); see
+	// broker.Options.
+	BlockTimeout time.Duration
+	MaxBlocked   int
+
 	// ConfineHost makes Start refuse to run the worker unless this whole
 	// process is confined with Landlock to what Policy grants plus what
 	// serving workers needs, with PR_SET_DUMPABLE cleared (see
@@ -244,6 +253,9 @@ func (c *Cmd) newBroker() error {
 		AuditDenialsOnly: c.AuditDenialsOnly,
 		Threads:          c.BrokerThreads,
 		WaitKillableRecv: true,
+
+		BlockTimeout:        c.BlockTimeout,
+		MaxBlockedPerWorker: c.MaxBlocked,
 	}
 	b, err := broker.New(c.brokerOpts)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/seed-025014a4/sandbox-exec/internal/testutil"
 	"github.com/seed-025014a4/sandbox-exec/policy"
 )
@@ -377,5 +379,40 @@ func BenchmarkStartToMain(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// TestBlockedOptions: Cmd.BlockTimeout and Cmd.MaxBlocked reach the
+// broker. Two shells open a FIFO the worker was handed (as an O_PATH fd)
+// that nobody writes: with a cap of 1, one waits and fails with EINTR at
+// the deadline, the other fails at once with EAGAIN.
+func TestBlockedOptions(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(dir+"/fifo", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir+"/fifo", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := os.NewFile(uintptr(fd), "fifo")
+	defer fifo.Close()
+	c := Command(parse(t, poolPolicy+"allow read "+dir+"/**\n"), "/bin/sh", "-c", `(cat /proc/self/fd/3 2>&1 | head -c 60; echo) & sleep 0.1; cat /proc/self/fd/3; wait`)
+	c.ExtraFiles = []*os.File{fifo}
+	c.BlockTimeout, c.MaxBlocked = 500*time.Millisecond, 1
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	t0 := time.Now()
+	c.Run()
+	el := time.Since(t0)
+	got := out.String()
+	if !strings.Contains(got, "Resource temporarily unavailable") || !strings.Contains(got, "Interrupted system call") {
+		t.Errorf("output %q, want one open refused with EAGAIN and one with EINTR", got)
+	}
+	if el < 400*time.Millisecond || el > 5*time.Second {
+		t.Errorf("took %v, want about the 500 ms deadline", el)
+	}
+	if m := c.Metrics(); m.Deadlines != 1 || m.OverCap != 1 {
+		t.Errorf("metrics: %d deadlines, %d over the cap; want 1 and 1", m.Deadlines, m.OverCap)
 	}
 }
