@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"time"
 
 	"github.com/seed-025014a4/sandbox-exec/launcher"
@@ -151,8 +150,7 @@ func newPercentiles(xs []float64) Percentiles {
 	if len(xs) == 0 {
 		return Percentiles{}
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
+	s := sorted(xs)
 	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
 	return Percentiles{N: len(s), P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1]}
 }

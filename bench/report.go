@@ -94,12 +94,18 @@ type Stats struct {
 	Max    float64 `json:"max"`
 }
 
+// sorted returns a sorted copy of xs.
+func sorted(xs []float64) []float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s
+}
+
 func newStats(xs []float64) Stats {
 	if len(xs) == 0 {
 		return Stats{}
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
+	s := sorted(xs)
 	med := s[len(s)/2]
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2

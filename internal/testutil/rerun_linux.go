@@ -5,7 +5,6 @@ package testutil
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"os"
@@ -81,14 +80,8 @@ func RerunUnprivileged(t *testing.T, files map[string]string) {
 			args = append(args, "-"+name+"="+f.Value.String())
 		}
 	}
-	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
-		left := time.Until(d)
-		args = append(args, "-test.timeout="+(left*9/10).String())
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-left/20))
-		defer cancel()
-	}
+	ctx, cancel, args := childDeadline(t, args)
+	defer cancel()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)

@@ -54,14 +54,8 @@ func RunInSubprocess(t *testing.T, env ...string) (child bool) {
 	}
 
 	args := []string{"-test.run=" + runPattern(name), "-test.v=true", "-test.count=1"}
-	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
-		left := time.Until(d)
-		args = append(args, "-test.timeout="+(left*9/10).String())
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-left/20))
-		defer cancel()
-	}
+	ctx, cancel, args := childDeadline(t, args)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, Executable(), args...)
 	cmd.Env = append(withoutEnv(os.Environ(), EnvSubprocess, EnvHelper, "TMPDIR"),
 		EnvSubprocess+"="+name, "TMPDIR="+t.TempDir())
@@ -88,6 +82,20 @@ func RunInSubprocess(t *testing.T, env ...string) (child bool) {
 		t.Fatalf("the subprocess did not run %s (pattern %q)", name, runPattern(name))
 	}
 	return false // unreachable
+}
+
+// childDeadline fits a child test binary into t's deadline: it adds a
+// -test.timeout of 90 % of the time left to args, and returns a context
+// that kills the child shortly before t's own timeout would fire.
+func childDeadline(t *testing.T, args []string) (context.Context, context.CancelFunc, []string) {
+	d, ok := t.Deadline()
+	if !ok {
+		return context.Background(), func() {}, args
+	}
+	left := time.Until(d)
+	args = append(args, "-test.timeout="+(left*9/10).String())
+	ctx, cancel := context.WithDeadline(context.Background(), d.Add(-left/20))
+	return ctx, cancel, args
 }
 
 // runPattern is the -test.run pattern that selects exactly the test name.

@@ -84,15 +84,7 @@ func e2e(t *testing.T, bin string, cred *syscall.Credential) {
 	if len(lines) != 9 {
 		t.Fatalf("probes printed %q", lines)
 	}
-	doc, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	validateJSON(t, "report.schema.json", doc)
-	var rep launcher.Report
-	if err := json.Unmarshal(doc, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	if !strings.HasPrefix(lines[0], "ok ") || lines[0] == "ok 0" {
 		t.Errorf("the worker read the report as %q: it must be complete before exec", lines[0])
 	}

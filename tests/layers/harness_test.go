@@ -454,3 +454,34 @@ func describe(v any) string {
 	}
 	return string(b)
 }
+
+// inSubprocess runs the calling test again in a fresh copy of the test
+// binary (for effects that cannot be undone: filters, Landlock) with a
+// fixture made by the parent. It returns the fixture in the child and nil
+// in the parent, which only mirrors the child's result.
+func inSubprocess(t *testing.T) *fixture {
+	t.Helper()
+	var dir string
+	if !testutil.InSubprocess() {
+		dir = newFixture(t, nil).T
+	}
+	if !testutil.RunInSubprocess(t, "LAYERS_FIXTURE="+dir) {
+		return nil
+	}
+	return &fixture{T: os.Getenv("LAYERS_FIXTURE")}
+}
+
+// readReport reads and validates a --report file.
+func readReport(t *testing.T, path string) launcher.Report {
+	t.Helper()
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateJSON(t, "report.schema.json", doc)
+	var rep launcher.Report
+	if err := json.Unmarshal(doc, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}

@@ -152,14 +152,10 @@ func TestHostConfinement(t *testing.T) {
 	if _, err := os.Stat("/etc/shadow"); err != nil {
 		t.Skipf("no /etc/shadow: %v", err)
 	}
-	var dir string
-	if !testutil.InSubprocess() {
-		dir = newFixture(t, nil).T
-	}
-	if !testutil.RunInSubprocess(t, "LAYERS_FIXTURE="+dir) {
+	f := inSubprocess(t)
+	if f == nil {
 		return
 	}
-	f := &fixture{T: os.Getenv("LAYERS_FIXTURE")}
 	a := mustParse(t, f.base(""))
 	// Before Landlock ABI 8 this re-executes the test binary, which runs
 	// this test again and gets here with the host confined.

@@ -26,14 +26,10 @@ import (
 // seccomp filter makes it fail with EPERM, as Yama or a foreign Landlock
 // domain would), and the worker opens the same file again.
 func TestWorkerMemoryReads(t *testing.T) {
-	var dir string
-	if !testutil.InSubprocess() {
-		dir = newFixture(t, nil).T
-	}
-	if !testutil.RunInSubprocess(t, "LAYERS_FIXTURE="+dir) {
+	f := inSubprocess(t)
+	if f == nil {
 		return
 	}
-	f := &fixture{T: os.Getenv("LAYERS_FIXTURE")}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	file := f.T + "/ro/f"
@@ -108,14 +104,10 @@ func TestWorkerMemoryReads(t *testing.T) {
 // it (an error naming the cause), rather than run a worker whose every
 // brokered call would fail.
 func TestStartNeedsWorkerMemory(t *testing.T) {
-	var dir string
-	if !testutil.InSubprocess() {
-		dir = newFixture(t, nil).T
-	}
-	if !testutil.RunInSubprocess(t, "LAYERS_FIXTURE="+dir) {
+	f := inSubprocess(t)
+	if f == nil {
 		return
 	}
-	f := &fixture{T: os.Getenv("LAYERS_FIXTURE")}
 	p := mustParse(t, f.base(""))
 	// Probed first: the probe installs a filter of its own.
 	worker := func() *launcher.Cmd {

@@ -3,7 +3,6 @@
 package layers
 
 import (
-	"encoding/json"
 	"os"
 	"slices"
 	"strconv"
@@ -11,8 +10,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/seed-025014a4/sandbox-exec/launcher"
 )
 
 // `landlock off` turns the worker's Landlock layer off, and only that
@@ -75,15 +72,7 @@ func TestLandlockOff(t *testing.T) {
 	if r := cli(t, sandboxExec, nil, dir, nil, "-f", pol, "--report", report, "--", "true"); r.code != 0 {
 		t.Fatalf("landlock off: status %d: %s", r.code, r.stderr)
 	}
-	doc, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	validateJSON(t, "report.schema.json", doc)
-	var rep launcher.Report
-	if err := json.Unmarshal(doc, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	if !strings.HasPrefix(rep.Landlock.Disabled, "disabled by policy ("+pol+":") || !rep.Host.Confined {
 		t.Errorf("--report: landlock %+v, host %+v; want the worker's ruleset disabled and the host confined", rep.Landlock, rep.Host)
 	}
