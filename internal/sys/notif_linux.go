@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -146,16 +147,18 @@ func (l *Listener) IDValid(id uint64) error {
 	return NotifIDValid(l.fd, id)
 }
 
-var idValidOld bool // set once the kernel rejected the new ID_VALID number
+// idValidOld is set once the kernel rejected the new ID_VALID number;
+// every serving thread reads it.
+var idValidOld atomic.Bool
 
 // NotifIDValid is Listener.IDValid for a bare fd.
 func NotifIDValid(fd int, id uint64) error {
-	if !idValidOld {
+	if !idValidOld.Load() {
 		err := ioctlU64(fd, ioctlNotifIDValid, id)
 		if !errors.Is(err, unix.EINVAL) {
 			return err
 		}
-		idValidOld = true
+		idValidOld.Store(true)
 	}
 	return ioctlU64(fd, ioctlNotifIDValidOld, id)
 }
