@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,48 +23,20 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	T := t.TempDir()
-	// t.TempDir's parents are 0700 on some systems; tests that drop
-	// privileges need to traverse them.
-	for d := T; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	mk := func(p string, mode os.FileMode, content string) {
-		full := filepath.Join(T, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if content == "/" {
-			if err := os.MkdirAll(full, mode); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if err := os.WriteFile(full, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("ro/f", 0o644, "RO")
-	mk("ro/d", 0o755, "/")
-	mk("ro/d/g", 0o644, "G")
-	mk("ro/bin/ok", 0o755, "#!/bin/sh\necho ok\n")
-	mk("rw", 0o777, "/")
-	mk("out/secret", 0o644, "SECRET-OUT")
-	return &fixture{T: T}
+	return &fixture{T: testutil.NewFixture(t, testutil.FixtureOptions{
+		Traversable: true,
+		Entries: []testutil.FixtureEntry{
+			testutil.FixtureDir("ro/d", 0o755),
+			{Path: "ro/d/g", Mode: 0o644, Content: "G"},
+			{Path: "ro/bin/ok", Mode: 0o755, Content: "#!/bin/sh\necho ok\n"},
+		},
+	})}
 }
 
 // p0 is policy P0 of security.md, plus what the Go test binary needs to
 // start (its own file, the loader) and the helper's environment variable.
 func (f *fixture) p0(extra string) string {
-	return `version 1
-allow read ` + f.T + `/ro/**
-allow read,write,create ` + f.T + `/rw/**
-allow read,write /dev/null
-allow read /etc/ld.so.cache /lib/** /lib64/** /usr/lib/** /usr/lib64/**
-allow exec ` + f.T + `/ro/bin/*
-allow read,exec ` + testutil.Executable() + `
-env pass ` + testutil.EnvHelper + `
-` + extra
+	return testutil.PolicyP0(f.T, testutil.Executable()) + extra
 }
 
 func mustParse(t *testing.T, text string) *policy.Policy {
@@ -110,36 +80,16 @@ func runOpsWith(t *testing.T, text, dir string, grants []policy.Grant, ops ...st
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	var res opsResult
-	eventsCh := make(chan launcher.Event, 4096)
-	cmd.Audit = func(e launcher.Event) {
-		select {
-		case eventsCh <- e:
-		default:
-		}
-	}
+	events := testutil.NewSink[launcher.Event](4096)
+	cmd.Audit = events.Add
 	res.err = cmd.Run()
-	close(eventsCh)
-	for e := range eventsCh {
-		res.events = append(res.events, e)
-	}
+	res.events = events.Drain()
 	res.stderr = stderr.String()
-	out := strings.TrimRight(stdout.String(), "\n")
-	if out != "" {
-		res.lines = strings.Split(out, "\n")
-	}
+	res.lines = testutil.Lines(stdout.String())
 	return res
 }
 
 // ops joins operations with the ";" separator of the ops helper.
-func ops(list ...[]string) []string {
-	var out []string
-	for i, o := range list {
-		if i > 0 {
-			out = append(out, ";")
-		}
-		out = append(out, o...)
-	}
-	return out
-}
+func ops(list ...[]string) []string { return testutil.JoinOps(list...) }
 
 func op(words ...string) []string { return words }

@@ -5,7 +5,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/seed-025014a4/sandbox-exec/internal/testutil"
@@ -23,16 +22,10 @@ const envBin = "SANDBOX_EXEC_TESTS_BIN"
 func TestMain(m *testing.M) {
 	launcher.Init()
 	testutil.MainHelpers()
-	if bin := os.Getenv(envBin); bin != "" {
-		sandboxExec = bin
-	} else {
-		// Next to the test binary, in the directory "go test" removes
-		// after the run.
-		sandboxExec = filepath.Join(filepath.Dir(testutil.Executable()), "sandbox-exec")
-		if err := testutil.BuildCommand(sandboxExec); err != nil {
-			fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n", err)
-			os.Exit(1)
-		}
+	var err error
+	if sandboxExec, err = testutil.CommandFromEnv(envBin, "sandbox-exec"); err != nil {
+		fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n", err)
+		os.Exit(1)
 	}
 	testutil.Main(m)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,112 +35,21 @@ import (
 //	ls DIR                   sorted names
 //	threads N COUNT PATH     N threads each open+read+close PATH COUNT times; prints successes
 //	self-status              reads /proc/self/status, prints "pid=<Pid line> tgid=<getpid()>"
+//
+// open, openat, write, stat, lstat, readlink, chdir, mkdir, rmdir, unlink,
+// rename, symlink and ls are testutil.WorkerOps (O_RDWR opens are not read
+// back); the others are this package's.
 func init() {
 	testutil.Register("ops", runOps)
 }
 
-func runOps(args []string) int {
-	for _, op := range testutil.SplitOps(args) {
-		fmt.Println(doOp(op))
-	}
-	return 0
-}
+func runOps(args []string) int { return testutil.RunOps(args, doOp) }
 
-var flagNames = map[string]int{
-	"rdonly": unix.O_RDONLY, "wronly": unix.O_WRONLY, "rdwr": unix.O_RDWR,
-	"creat": unix.O_CREAT, "excl": unix.O_EXCL, "trunc": unix.O_TRUNC,
-	"nofollow": unix.O_NOFOLLOW, "directory": unix.O_DIRECTORY, "path": unix.O_PATH,
-	"append": unix.O_APPEND, "cloexec": unix.O_CLOEXEC,
-}
-
-func parseFlags(s string) int {
-	f := 0
-	for _, n := range strings.Split(s, "|") {
-		v, ok := flagNames[n]
-		if !ok {
-			panic("unknown flag " + n)
-		}
-		f |= v
-	}
-	return f
-}
-
-func readSome(fd int) string {
-	buf := make([]byte, 64)
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return "read:" + testutil.ErrnoName(err)
-	}
-	return strconv.Quote(string(buf[:n]))
-}
-
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "file"
-	case unix.S_IFDIR:
-		return "dir"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFCHR:
-		return "chardev"
-	case unix.S_IFIFO:
-		return "fifo"
-	}
-	return "other"
-}
+// workerOps are the operations shared with the other end-to-end packages.
+var workerOps = testutil.WorkerOps{NoReadRDWR: true}
 
 func doOp(op []string) string {
 	switch op[0] {
-	case "open":
-		flags := parseFlags(op[2])
-		fd, err := unix.Open(op[1], flags, 0o644)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_PATH|unix.O_DIRECTORY) != 0 {
-			return "ok"
-		}
-		return "ok " + readSome(fd)
-	case "openat":
-		dfd, err := unix.Open(op[1], unix.O_PATH|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return "dir:" + testutil.ErrnoName(err)
-		}
-		defer unix.Close(dfd)
-		flags := parseFlags(op[3])
-		fd, err := unix.Openat(dfd, op[2], flags, 0o644)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_PATH|unix.O_DIRECTORY) != 0 {
-			return "ok"
-		}
-		return "ok " + readSome(fd)
-	case "write":
-		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		if _, err := unix.Write(fd, []byte(op[2])); err != nil {
-			return "write:" + testutil.ErrnoName(err)
-		}
-		return "ok"
-	case "stat", "lstat":
-		var st unix.Stat_t
-		var err error
-		if op[0] == "stat" {
-			err = unix.Stat(op[1], &st)
-		} else {
-			err = unix.Lstat(op[1], &st)
-		}
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		return fmt.Sprintf("ok ino=%d %s", st.Ino, fileType(st.Mode))
 	case "fstat":
 		fd, err := unix.Open(op[1], unix.O_RDONLY, 0)
 		if err != nil {
@@ -152,55 +60,13 @@ func doOp(op []string) string {
 		if err := unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH); err != nil {
 			return testutil.ErrnoName(err)
 		}
-		return fmt.Sprintf("ok ino=%d %s", st.Ino, fileType(st.Mode))
+		return fmt.Sprintf("ok ino=%d %s", st.Ino, testutil.FileType(st.Mode))
 	case "access":
 		mode := map[string]uint32{"f": unix.F_OK, "r": unix.R_OK, "w": unix.W_OK, "x": unix.X_OK, "rw": unix.R_OK | unix.W_OK}[op[2]]
 		if err := unix.Access(op[1], mode); err != nil {
 			return testutil.ErrnoName(err)
 		}
 		return "ok"
-	case "readlink":
-		buf := make([]byte, 4096)
-		n, err := unix.Readlink(op[1], buf)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		return "ok " + string(buf[:n])
-	case "chdir":
-		if err := unix.Chdir(op[1]); err != nil {
-			return testutil.ErrnoName(err)
-		}
-		return "ok"
-	case "mkdir":
-		return result(unix.Mkdir(op[1], 0o755))
-	case "rmdir":
-		return result(unix.Rmdir(op[1]))
-	case "unlink":
-		return result(unix.Unlink(op[1]))
-	case "rename":
-		return result(unix.Rename(op[1], op[2]))
-	case "symlink":
-		return result(unix.Symlink(op[1], op[2]))
-	case "ls":
-		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		var names []string
-		buf := make([]byte, 8192)
-		for {
-			n, err := unix.Getdents(fd, buf)
-			if err != nil {
-				return "getdents:" + testutil.ErrnoName(err)
-			}
-			if n == 0 {
-				break
-			}
-			_, _, names = unix.ParseDirent(buf[:n], -1, names)
-		}
-		slices.Sort(names)
-		return "ok " + strings.Join(names, ",")
 	case "threads":
 		n, _ := strconv.Atoi(op[1])
 		count, _ := strconv.Atoi(op[2])
@@ -242,14 +108,13 @@ func doOp(op []string) string {
 		}
 		return fmt.Sprintf("ok pid=%s getpid=%d", pid, os.Getpid())
 	}
-	return "unknown op " + op[0]
-}
-
-func result(err error) string {
-	if err != nil {
-		return testutil.ErrnoName(err)
+	if line, fd, ok := workerOps.Do(op); ok {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return line
 	}
-	return "ok"
+	return "unknown op " + op[0]
 }
 
 func unwrapErrno(err error) error {

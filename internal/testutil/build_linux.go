@@ -5,6 +5,7 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 // CommandPackage is the import path of the sandbox-exec command.
@@ -19,4 +20,17 @@ func BuildCommand(out string, env ...string) error {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return cmd.Run()
+}
+
+// CommandFromEnv returns the prebuilt command named by the environment
+// variable env when it is set (an unprivileged rerun, which has no Go
+// build cache, gets the root run's build this way), else builds the
+// command with [BuildCommand] as name next to the test binary, in the
+// directory "go test" removes after the run.
+func CommandFromEnv(env, name string, buildEnv ...string) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
+		return bin, nil
+	}
+	out := filepath.Join(filepath.Dir(Executable()), name)
+	return out, BuildCommand(out, buildEnv...)
 }

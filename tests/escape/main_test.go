@@ -83,81 +83,50 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	T := t.TempDir()
-	for d := T; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
+	entries := []testutil.FixtureEntry{
+		{Path: "ro/d/g", Mode: 0o644, Content: "G"},
+		{Path: "ro/..f", Mode: 0o644, Content: "DOTDOT"},
+		{Path: "ro/zero", Mode: 0o000, Content: "ZERO"},
+		{Path: "rw/tf", Mode: 0o644, Content: "TRUNCME"},
+		{Path: "rw/rf", Mode: 0o644, Content: "RF"},
+		{Path: "rw/private/f", Mode: 0o644, Content: "PRIVATE"},
+		{Path: "a/f", Mode: 0o644, Content: "AF"},
+		{Path: "a/rwf", Mode: 0o644, Content: "RWF"},
+		{Path: "a/zero", Mode: 0o000, Content: "Z"},
+		{Path: "p/x/y/z", Mode: 0o644, Content: "Z"},
+		{Path: "p/..name", Mode: 0o644, Content: "DN"},
+		{Path: "pq/x", Mode: 0o644, Content: "PQ"},
+		{Path: "t17/good/file", Mode: 0o644, Content: "GF"},
+		{Path: "t17/good_extra", Mode: 0o644, Content: "GE"},
+		{Path: "t17/go", Mode: 0o644, Content: "GO"},
+		{Path: "t/good/f", Mode: 0o644, Content: "TG"},
+		{Path: "t/good_extra/f", Mode: 0o644, Content: "TGE"},
+		{Path: "t/f", Mode: 0o644, Content: "TF"},
+		testutil.FixtureDir("ro/bin", 0o755),
+		testutil.FixtureSymlink("rw/s", "/etc/passwd"),
+		testutil.FixtureSymlink("rw/s2", "../out/secret"),
+		testutil.FixtureSymlink("rw/ok", "../ro/f"),
+		testutil.FixtureSymlink("rw/abs", "$T/ro/f"),
+		testutil.FixtureSymlink("rw/d", "/etc"),
+		testutil.FixtureSymlink("rw/x9", "$T/out/new"),
+		testutil.FixtureSymlink("rw/lnk", "/etc"),
+		testutil.FixtureSymlink("rw/null", "/dev/sda"),
+		testutil.FixtureSymlink("rw/n2", "/dev/null"),
+		testutil.FixtureSymlink("rw/l40", "$T/out/secret"),
+		testutil.FixtureFIFO("ro/fifo", 0o644),
 	}
-	f := &fixture{T: T}
-	for _, e := range []struct {
-		path    string
-		mode    os.FileMode
-		content string
-	}{
-		{"ro/f", 0o644, "RO"},
-		{"ro/d/g", 0o644, "G"},
-		{"ro/..f", 0o644, "DOTDOT"},
-		{"ro/zero", 0o000, "ZERO"},
-		{"rw/tf", 0o644, "TRUNCME"},
-		{"rw/rf", 0o644, "RF"},
-		{"rw/private/f", 0o644, "PRIVATE"},
-		{"out/secret", 0o644, "SECRET-OUT"},
-		{"a/f", 0o644, "AF"},
-		{"a/rwf", 0o644, "RWF"},
-		{"a/zero", 0o000, "Z"},
-		{"p/x/y/z", 0o644, "Z"},
-		{"p/..name", 0o644, "DN"},
-		{"pq/x", 0o644, "PQ"},
-		{"t17/good/file", 0o644, "GF"},
-		{"t17/good_extra", 0o644, "GE"},
-		{"t17/go", 0o644, "GO"},
-		{"t/good/f", 0o644, "TG"},
-		{"t/good_extra/f", 0o644, "TGE"},
-		{"t/f", 0o644, "TF"},
-	} {
-		full := filepath.Join(T, e.path)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(e.content), e.mode); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(full, e.mode)
-	}
-	os.Chmod(T+"/rw", 0o777)
-	os.MkdirAll(T+"/ro/bin", 0o755)
 	if cHelper != "" {
-		for _, n := range []string{"ok", "helper"} {
-			copyFile(t, cHelper, T+"/ro/bin/"+n, 0o755)
-		}
-		// S-05: an allowed setuid-root binary.
-		copyFile(t, cHelper, T+"/ro/bin/suid", 0o755)
-		os.Chown(T+"/ro/bin/suid", 0, 0)
-		os.Chmod(T+"/ro/bin/suid", 0o4755)
-	}
-	for _, l := range []struct{ name, target string }{
-		{"rw/s", "/etc/passwd"},
-		{"rw/s2", "../out/secret"},
-		{"rw/ok", "../ro/f"},
-		{"rw/abs", T + "/ro/f"},
-		{"rw/d", "/etc"},
-		{"rw/x9", T + "/out/new"},
-		{"rw/lnk", "/etc"},
-		{"rw/null", "/dev/sda"},
-		{"rw/n2", "/dev/null"},
-		{"rw/l40", T + "/out/secret"},
-	} {
-		if err := os.Symlink(l.target, filepath.Join(T, l.name)); err != nil {
+		b, err := os.ReadFile(cHelper)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, n := range []string{"ok", "helper"} {
+			entries = append(entries, testutil.FixtureEntry{Path: "ro/bin/" + n, Mode: 0o755, Content: string(b)})
+		}
 	}
-	if err := unix.Mkfifo(T+"/ro/fifo", 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(T+"/out/secret", &st); err != nil {
-		t.Fatal(err)
-	}
-	f.secretIno = st.Ino
+	T := testutil.NewFixture(t, testutil.FixtureOptions{Entries: entries, Traversable: true})
+	os.Chmod(T+"/rw", 0o777)
+	f := &fixture{T: T, secretIno: inoOf(t, T+"/out/secret")}
 	t.Cleanup(func() {
 		for _, l := range f.listeners {
 			l.Close()
@@ -182,15 +151,7 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 // Go test binary needs to start and the helper's environment variable.
 func (f *fixture) p0(extra string) string {
 	T := f.T
-	return `version 1
-allow read ` + T + `/ro/**
-allow read,write,create ` + T + `/rw/**
-allow read,write /dev/null
-allow read /etc/ld.so.cache /lib/** /lib64/** /usr/lib/** /usr/lib64/**
-allow exec ` + T + `/ro/bin/*
-allow read,exec ` + testutil.Executable() + `
-env pass ` + testutil.EnvHelper + `
-allow read /proc/self/status
+	return testutil.PolicyP0(T, testutil.Executable()) + `allow read /proc/self/status
 allow read ` + T + `/a/f ` + T + `/a/m ` + T + `/a/zero
 allow read,write ` + T + `/a/rwf
 allow read ` + T + `/p/**
@@ -336,16 +297,7 @@ func (f *fixture) run(t testing.TB, r run) runResult {
 }
 
 // ops joins operations with the ";" separator of the esc helper.
-func ops(list ...[]string) []string {
-	var out []string
-	for i, o := range list {
-		if i > 0 {
-			out = append(out, ";")
-		}
-		out = append(out, o...)
-	}
-	return out
-}
+func ops(list ...[]string) []string { return testutil.JoinOps(list...) }
 
 func op(words ...string) []string { return words }
 

@@ -34,7 +34,10 @@ import (
 //
 // An operation may start with "@NAME": its numeric result (an fd) is kept
 // open and "$NAME" in later arguments is replaced by it. "$pid" is the
-// worker's pid. The operations are documented in doOp.
+// worker's pid. The operations are documented in doOp; open, openat,
+// write, stat, lstat, readlink, chdir, ls and kill (with mkdir, rmdir,
+// unlink, rename and symlink) are testutil.WorkerOps, shared with the
+// other end-to-end packages.
 func init() {
 	testutil.Register("esc", runEsc)
 }
@@ -73,45 +76,12 @@ func runEsc(args []string) int {
 	return 0
 }
 
-var flagNames = map[string]uint64{
-	"rdonly": unix.O_RDONLY, "wronly": unix.O_WRONLY, "rdwr": unix.O_RDWR, "acc3": 3,
-	"creat": unix.O_CREAT, "excl": unix.O_EXCL, "trunc": unix.O_TRUNC,
-	"nofollow": unix.O_NOFOLLOW, "directory": unix.O_DIRECTORY, "path": unix.O_PATH,
-	"append": unix.O_APPEND, "cloexec": unix.O_CLOEXEC, "tmpfile": unix.O_TMPFILE,
-	"async": unix.O_ASYNC, "direct": unix.O_DIRECT, "largefile": unix.O_LARGEFILE,
-	"noatime": unix.O_NOATIME, "noctty": unix.O_NOCTTY, "nonblock": unix.O_NONBLOCK,
-	"sync": unix.O_SYNC, "dsync": unix.O_DSYNC,
-}
+// num parses a numeric argument (testutil.ParseNumber).
+func num(s string) uint64 { return testutil.ParseNumber(s) }
 
-func num(s string) uint64 {
-	if a, b, ok := strings.Cut(s, "+"); ok {
-		return num(a) + num(b)
-	}
-	if strings.HasPrefix(s, "-") {
-		v, err := strconv.ParseInt(s, 0, 64)
-		if err != nil {
-			panic(err)
-		}
-		return uint64(v)
-	}
-	v, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		panic(fmt.Sprintf("bad number %q", s))
-	}
-	return v
-}
-
-func parseFlags(s string) uint64 {
-	var f uint64
-	for _, n := range strings.Split(s, "|") {
-		if v, ok := flagNames[n]; ok {
-			f |= v
-			continue
-		}
-		f |= num(n)
-	}
-	return f
-}
+// parseFlags parses open flags: names and numbers joined by "|"
+// (testutil.ParseOpenFlags).
+func parseFlags(s string) uint64 { return testutil.ParseOpenFlags(s) }
 
 // addr is the address of b for a raw syscall argument. style.md confines
 // package unsafe to internal/sys (arch_test.go enforces it for tests too),
@@ -173,93 +143,21 @@ func rawsys(nr uintptr, a ...uintptr) (uintptr, unix.Errno) {
 	return r, e
 }
 
-// describe checks an fd the worker got: the secret's inode is an escape.
-func describe(fd int, read bool) string {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return "ok fstat:" + testutil.ErrnoName(err)
-	}
-	if st.Ino == secretIno {
-		return "ESCAPE"
-	}
-	if !read {
-		return "ok"
-	}
-	buf := make([]byte, 64)
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return "ok read:" + testutil.ErrnoName(err)
-	}
-	return "ok " + strconv.Quote(string(buf[:n]))
-}
+// wops are the operations shared with the other end-to-end packages,
+// which print "ESCAPE" for a descriptor or stat result on the secret.
+func wops() testutil.WorkerOps { return testutil.WorkerOps{SecretIno: secretIno} }
 
-func readable(flags uint64) bool {
-	return flags&3 != unix.O_WRONLY && flags&unix.O_PATH == 0 && flags&unix.O_DIRECTORY == 0 && flags&3 != 3
-}
+// readable reports whether an open with flags reads back.
+func readable(flags uint64) bool { return testutil.WorkerOps{}.Readable(flags) }
 
 func fdResult(r uintptr, e unix.Errno, flags uint64) (string, int) {
-	if e != 0 {
-		return testutil.ErrnoName(e), -1
-	}
-	fd := int(r)
-	return describe(fd, readable(flags)), fd
-}
-
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "file"
-	case unix.S_IFDIR:
-		return "dir"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFCHR:
-		return "chardev"
-	case unix.S_IFIFO:
-		return "fifo"
-	case unix.S_IFSOCK:
-		return "sock"
-	}
-	return "other"
-}
-
-func dirArg(s string) (int, string) {
-	if strings.HasPrefix(s, "file:") {
-		fd, err := unix.Open(s[5:], unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return -1, "dir:" + testutil.ErrnoName(err)
-		}
-		return fd, ""
-	}
-	if strings.HasPrefix(s, "/") {
-		fd, err := unix.Open(s, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return -1, "dir:" + testutil.ErrnoName(err)
-		}
-		return fd, ""
-	}
-	return int(num(s)), ""
-}
-
-func statLine(st *unix.Stat_t) string {
-	if st.Ino == secretIno {
-		return "ESCAPE"
-	}
-	return fmt.Sprintf("ok ino=%d %s", st.Ino, fileType(st.Mode))
+	return wops().FDResult(r, e, flags)
 }
 
 // doOp carries out one operation and returns its line and, for an
 // operation that yields a descriptor, the descriptor (else -1).
 func doOp(op []string) (string, int) {
 	switch op[0] {
-	case "open": // open PATH FLAGS [MODE]: openat(AT_FDCWD)
-		flags := parseFlags(op[2])
-		mode := uint64(0o644)
-		if len(op) > 3 {
-			mode = num(op[3])
-		}
-		r, e := rawsys(unix.SYS_OPENAT, uintptr(0xffffff9c), cstr(op[1]), uintptr(flags), uintptr(mode))
-		return fdResult(r, e, flags)
 	case "open2": // open2 PATH FLAGS: the legacy open(2)
 		flags := parseFlags(op[2])
 		r, e := rawsys(unix.SYS_OPEN, cstr(op[1]), uintptr(flags), 0o644)
@@ -288,17 +186,6 @@ func doOp(op []string) (string, int) {
 			return "ESCAPE", -1
 		}
 		return fmt.Sprintf("ok ino=%d rdev=%d:%d", st.Ino, unix.Major(st.Rdev), unix.Minor(st.Rdev)), -1
-	case "openat": // openat DIR REL FLAGS; DIR is a path (O_PATH), file:PATH or an fd
-		dfd, bad := dirArg(op[1])
-		if bad != "" {
-			return bad, -1
-		}
-		if strings.HasPrefix(op[1], "/") || strings.HasPrefix(op[1], "file:") {
-			defer unix.Close(dfd)
-		}
-		flags := parseFlags(op[3])
-		r, e := rawsys(unix.SYS_OPENAT, uintptr(dfd), cstr(op[2]), uintptr(flags), 0o644)
-		return fdResult(r, e, flags)
 	case "rawopenat": // rawopenat DFD64 PATH FLAGS64: no truncation by Go
 		flags := num(op[3])
 		r, e := rawsys(unix.SYS_OPENAT, uintptr(num(op[1])), cstr(op[2]), uintptr(flags), 0)
@@ -316,18 +203,6 @@ func doOp(op []string) (string, int) {
 		r, e := rawsys(unix.SYS_OPENAT2, uintptr(0xffffff9c), cstr(op[1]), addr(&buf[0]), uintptr(size))
 		runtime.KeepAlive(buf)
 		return fdResult(r, e, parseFlags(op[2]))
-	case "stat", "lstat":
-		var st unix.Stat_t
-		var err error
-		if op[0] == "stat" {
-			err = unix.Stat(op[1], &st)
-		} else {
-			err = unix.Lstat(op[1], &st)
-		}
-		if err != nil {
-			return testutil.ErrnoName(err), -1
-		}
-		return statLine(&st), -1
 	case "statfull": // statfull PATH: every field a direct stat must match
 		var st unix.Stat_t
 		if err := unix.Stat(op[1], &st); err != nil {
@@ -335,7 +210,7 @@ func doOp(op []string) (string, int) {
 		}
 		return statFull(&st), -1
 	case "fstatat": // fstatat DIR PATH FLAGS
-		dfd, bad := dirArg(op[1])
+		dfd, bad := testutil.DirArg(op[1])
 		if bad != "" {
 			return bad, -1
 		}
@@ -344,7 +219,7 @@ func doOp(op []string) (string, int) {
 		if err := unix.Fstatat(dfd, op[2], &st, int(num(op[3]))); err != nil {
 			return testutil.ErrnoName(err), -1
 		}
-		return statLine(&st), -1
+		return wops().StatLine(&st), -1
 	case "fstatcmp": // fstatcmp PATH: fstat = newfstatat(fd, "", EMPTY) = statx(fd, "", EMPTY)
 		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -379,15 +254,6 @@ func doOp(op []string) (string, int) {
 	case "access": // access PATH MODE(number): access(2)
 		_, e := rawsys(unix.SYS_ACCESS, cstr(op[1]), uintptr(num(op[2])))
 		return result(e), -1
-	case "readlink":
-		buf := make([]byte, 4096)
-		n, err := unix.Readlink(op[1], buf)
-		if err != nil {
-			return testutil.ErrnoName(err), -1
-		}
-		return "ok " + string(buf[:n]), -1
-	case "chdir":
-		return result(unix.Chdir(op[1])), -1
 	case "fchdir": // fchdir PATH: open O_PATH|O_DIRECTORY, fchdir
 		fd, err := unix.Open(op[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -438,26 +304,6 @@ func doOp(op []string) (string, int) {
 	case "umask":
 		unix.Umask(int(num(op[1])))
 		return "ok", -1
-	case "ls":
-		fd, err := unix.Open(op[1], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return testutil.ErrnoName(err), -1
-		}
-		defer unix.Close(fd)
-		var names []string
-		buf := make([]byte, 8192)
-		for {
-			n, err := unix.Getdents(fd, buf)
-			if err != nil {
-				return "getdents:" + testutil.ErrnoName(err), -1
-			}
-			if n == 0 {
-				break
-			}
-			_, _, names = unix.ParseDirent(buf[:n], -1, names)
-		}
-		slices.Sort(names)
-		return "ok " + strings.Join(names, ","), -1
 	case "sys": // sys NR ARG...: a raw syscall; prints "ok RET"
 		var a []uintptr
 		for _, s := range op[2:] {
@@ -475,16 +321,6 @@ func doOp(op []string) (string, int) {
 		}
 		r, e := rawsys(uintptr(num(op[1])), a...)
 		return fdResult(r, e, unix.O_PATH)
-	case "write": // write PATH TEXT: O_WRONLY|O_CREAT|O_TRUNC
-		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
-		if err != nil {
-			return testutil.ErrnoName(err), -1
-		}
-		defer unix.Close(fd)
-		if _, err := unix.Write(fd, []byte(op[2])); err != nil {
-			return "write:" + testutil.ErrnoName(err), -1
-		}
-		return "ok", -1
 	case "fdwrite": // fdwrite FD TEXT
 		_, err := unix.Write(int(num(op[1])), []byte(op[2]))
 		return result(err), -1
@@ -669,8 +505,6 @@ func doOp(op []string) (string, int) {
 			return "REACHABLE", -1
 		}
 		return result(unix.Kill(int(num(op[1])), syscall.Signal(num(op[2])))), -1
-	case "kill":
-		return result(unix.Kill(int(num(op[1])), syscall.Signal(num(op[2])))), -1
 	case "uconnect": // uconnect ADDR: AF_UNIX stream connect; @name is abstract
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -750,6 +584,9 @@ func doOp(op []string) (string, int) {
 		}
 		return strings.Join(parts, " "), -1
 	}
+	if line, fd, ok := wops().Do(op); ok {
+		return line, fd
+	}
 	return "unknown op " + op[0], -1
 }
 
@@ -768,15 +605,8 @@ func statFull(st *unix.Stat_t) string {
 	return fmt.Sprintf("ok dev=%d ino=%d mode=%#o nlink=%d uid=%d gid=%d size=%d mtime=%d.%d ctime=%d.%d", st.Dev, st.Ino, st.Mode, st.Nlink, st.Uid, st.Gid, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
-func result(err error) string {
-	if err != nil {
-		if e, ok := err.(unix.Errno); ok && e == 0 {
-			return "ok"
-		}
-		return testutil.ErrnoName(err)
-	}
-	return "ok"
-}
+// result is the line of an operation that yields only an error.
+func result(err error) string { return testutil.OpResult(err) }
 
 func openFDs() []string {
 	var fds []string

@@ -35,42 +35,16 @@ type fixture struct {
 
 func newFixture(t *testing.T, cred *syscall.Credential) *fixture {
 	t.Helper()
-	T := t.TempDir()
-	mk := func(p string, mode os.FileMode, content string) {
-		full := filepath.Join(T, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if content == "/" {
-			if err := os.MkdirAll(full, mode); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if err := os.WriteFile(full, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mk("ro/f", 0o644, "RO")
-	mk("rw", 0o777, "/")
-	mk("out/secret", 0o644, "SECRET-OUT")
 	// bin/ok: an ELF program (a script would need its interpreter to be
 	// executable too, which would allow running the interpreter itself).
 	ok, err := os.ReadFile("/usr/bin/true")
 	if err != nil {
 		t.Skipf("no /usr/bin/true: %v", err)
 	}
-	mk("ro/bin/ok", 0o755, string(ok))
-	if cred != nil {
-		filepath.WalkDir(T, func(p string, d os.DirEntry, err error) error {
-			if err == nil {
-				os.Chown(p, int(cred.Uid), int(cred.Gid))
-			}
-			return nil
-		})
-		testutil.MakeAccessible(t, T, cred)
-	}
-	return &fixture{T: T}
+	return &fixture{T: testutil.NewFixture(t, testutil.FixtureOptions{
+		Entries: []testutil.FixtureEntry{{Path: "ro/bin/ok", Mode: 0o755, Content: string(ok)}},
+		Owner:   cred,
+	})}
 }
 
 // base is a policy for this test binary as the worker: it may run itself
@@ -121,16 +95,14 @@ func (r probeRun) line(t *testing.T, i int) string {
 	return r.lines[i]
 }
 
-// ops joins operations with the ";" separator of the probe helper.
+// ops joins operations with the ";" separator of the probe helper; each
+// operation is one string of words.
 func ops(list ...string) []string {
-	var out []string
+	words := make([][]string, len(list))
 	for i, o := range list {
-		if i > 0 {
-			out = append(out, ";")
-		}
-		out = append(out, strings.Fields(o)...)
+		words[i] = strings.Fields(o)
 	}
-	return out
+	return testutil.JoinOps(words...)
 }
 
 // runProbes runs the probe helper under the policy text through the
@@ -145,13 +117,8 @@ func runProbes(t *testing.T, text string, setup func(*launcher.Cmd), list ...str
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	var res probeRun
-	events := make(chan launcher.Event, 4096)
-	cmd.Audit = func(e launcher.Event) {
-		select {
-		case events <- e:
-		default:
-		}
-	}
+	events := testutil.NewSink[launcher.Event](4096)
+	cmd.Audit = events.Add
 	cmd.BeforeExec = func(r *launcher.Report) error {
 		res.report = r
 		return nil
@@ -163,14 +130,9 @@ func runProbes(t *testing.T, text string, setup func(*launcher.Cmd), list ...str
 	if cmd.Process != nil {
 		res.pid = cmd.Process.Pid
 	}
-	close(events)
-	for e := range events {
-		res.events = append(res.events, e)
-	}
+	res.events = events.Drain()
 	res.stderr = stderr.String()
-	if out := strings.TrimRight(stdout.String(), "\n"); out != "" {
-		res.lines = strings.Split(out, "\n")
-	}
+	res.lines = testutil.Lines(stdout.String())
 	return res
 }
 

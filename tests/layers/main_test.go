@@ -25,12 +25,11 @@ func TestMain(m *testing.M) {
 	launcher.Init()
 	testutil.Register("probe", runProbe)
 	testutil.MainHelpers()
-	if bin := os.Getenv(envBin); bin != "" {
-		sandboxExec = bin
-	} else if !testutil.InSubprocess() {
-		// Next to the test binary, in the directory go test removes.
-		sandboxExec = filepath.Join(filepath.Dir(testutil.Executable()), "sandbox-exec")
-		if err := build(sandboxExec, nil); err != nil {
+	// A subprocess (testutil.RunInSubprocess) runs no command: it builds
+	// none, unless one is prebuilt.
+	if !testutil.InSubprocess() || os.Getenv(envBin) != "" {
+		var err error
+		if sandboxExec, err = testutil.CommandFromEnv(envBin, "sandbox-exec"); err != nil {
 			fmt.Fprintf(os.Stderr, "build sandbox-exec: %v\n", err)
 			os.Exit(1)
 		}

@@ -49,19 +49,12 @@ import (
 //	bind-unix PATH           bind a UNIX socket to PATH (native: the broker never sees it)
 //	wait                     print "ready", then read a line from stdin; "ok"
 //	ls DIR                   "ok NAME,..." sorted (open brokered, getdents native)
-func runProbe(args []string) int {
-	for _, op := range testutil.SplitOps(args) {
-		fmt.Println(doProbe(op))
-	}
-	return 0
-}
+//
+// kill, readlink, mkdir and ls are testutil.WorkerOps.
+func runProbe(args []string) int { return testutil.RunOps(args, doProbe) }
 
-func result(err error) string {
-	if err != nil {
-		return testutil.ErrnoName(err)
-	}
-	return "ok"
-}
+// result is the line of an operation that yields only an error.
+var result = testutil.OpResult
 
 func atoi(s string) int {
 	n, err := strconv.Atoi(s)
@@ -83,8 +76,6 @@ func doProbe(op []string) string {
 			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok exit %d", ws.ExitStatus())
-	case "kill":
-		return result(unix.Kill(atoi(op[1]), unix.Signal(atoi(op[2]))))
 	case "ptrace":
 		err := unix.PtraceAttach(atoi(op[1]))
 		if err == nil {
@@ -203,29 +194,10 @@ func doProbe(op []string) string {
 			return testutil.ErrnoName(err)
 		}
 		return fmt.Sprintf("ok %d", n)
-	case "readlink":
-		b := make([]byte, 256)
-		n, err := unix.Readlink(op[1], b)
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		return "ok " + string(b[:n])
 	case "wait":
 		fmt.Println("ready")
 		_, err := bufio.NewReader(os.Stdin).ReadString('\n')
 		return result(err)
-	case "ls":
-		entries, err := os.ReadDir(op[1])
-		if err != nil {
-			return testutil.ErrnoName(err)
-		}
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		return "ok " + strings.Join(names, ",")
-	case "mkdir":
-		return result(unix.Mkdir(op[1], 0o755))
 	case "create":
 		fd, err := unix.Open(op[1], unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
 		if err != nil {
@@ -251,6 +223,12 @@ func doProbe(op []string) string {
 		var ws syscall.WaitStatus
 		syscall.Wait4(pid, &ws, 0, nil)
 		return "ok"
+	}
+	if line, fd, ok := (testutil.WorkerOps{}).Do(op); ok {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return line
 	}
 	return "unknown op " + op[0]
 }
