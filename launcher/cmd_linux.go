@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/seed-025014a4/sandbox-exec/broker"
 	"github.com/seed-025014a4/sandbox-exec/ipc"
 	"github.com/seed-025014a4/sandbox-exec/policy"
+	"github.com/seed-025014a4/sandbox-exec/sandbox"
 )
 
 // Cmd is a worker to be run under a policy. It is shaped like exec.Cmd:
@@ -42,6 +44,20 @@ type Cmd struct {
 
 	// Dir is the worker's working directory; empty means the host's.
 	Dir string
+
+	// Credential, if not nil, is the user the worker runs as, with the
+	// shape and meaning of exec.Cmd's SysProcAttr.Credential: uid, gid
+	// and supplementary groups (none when Groups is empty, the host's
+	// with NoSetGroups); nil means the host's. The init stage switches
+	// to it inside its namespaces, before it drops its capabilities and
+	// applies no_new_privs, Landlock and the filter, so the program and
+	// everything it starts run as that user, and a set-id program gains
+	// nothing (no_new_privs). The broker checks permissions as that user
+	// (security.md R39). It needs a host with CAP_SETUID and CAP_SETGID
+	// (root): otherwise Start fails before it starts anything. The ids
+	// are the host's; with `namespaces user` they are mapped to
+	// themselves.
+	Credential *syscall.Credential
 
 	// Stdin, Stdout, Stderr and ExtraFiles are as in exec.Cmd: ExtraFiles[i]
 	// is fd 3+i in the worker. No other fd reaches the worker.
@@ -180,6 +196,7 @@ func (c *Cmd) Start() error {
 		return err
 	}
 	st, err := startStage(stageConfig{
+		user: stageUser(c.Credential),
 		ctx:  c.ctx,
 		plan: plan,
 		spec: initSpec{Path: c.Path, Args: args, Env: env, NFiles: len(c.ExtraFiles)},
@@ -227,6 +244,9 @@ func (c *Cmd) begin() (args, env []string, err error) {
 			return nil, nil, err
 		}
 	}
+	if err := checkCredential(c.Credential); err != nil {
+		return nil, nil, err
+	}
 	args = c.Args
 	if len(args) == 0 {
 		args = []string{c.Path}
@@ -236,6 +256,37 @@ func (c *Cmd) begin() (args, env []string, err error) {
 		hostEnv = os.Environ()
 	}
 	return args, workerEnv(c.Policy.Env(), hostEnv), nil
+}
+
+// checkCredential fails, before anything is started, when this process
+// cannot switch a worker to cr (nil: the host's user): the switch needs
+// CAP_SETUID and CAP_SETGID, which root has.
+func checkCredential(cr *syscall.Credential) error {
+	if cr == nil {
+		return nil
+	}
+	const need = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+	caps, err := sandbox.ReadCapabilities()
+	if err == nil && caps.Effective&need != need {
+		err = fmt.Errorf("running as uid %d:%d without CAP_SETUID and CAP_SETGID: only root (or a host with both capabilities) can run a worker as another user; leave Credential nil to run it as this process's user", os.Getuid(), os.Getgid())
+	}
+	if err != nil {
+		return &Error{Op: "credential", Err: err}
+	}
+	for _, id := range append([]uint32{cr.Uid, cr.Gid}, cr.Groups...) {
+		if id == ^uint32(0) {
+			return &Error{Op: "credential", Err: errors.New("id 4294967295 (-1) is not a user or group")}
+		}
+	}
+	return nil
+}
+
+// stageUser is the identity an init stage takes for cr (nil: none).
+func stageUser(cr *syscall.Credential) *sandbox.User {
+	if cr == nil {
+		return nil
+	}
+	return &sandbox.User{Uid: cr.Uid, Gid: cr.Gid, Groups: slices.Clone(cr.Groups), KeepGroups: cr.NoSetGroups}
 }
 
 // newBroker makes the broker for c's policy and grants, for an init
@@ -256,6 +307,16 @@ func (c *Cmd) newBroker() error {
 
 		BlockTimeout:        c.BlockTimeout,
 		MaxBlockedPerWorker: c.MaxBlocked,
+	}
+	if cr := c.Credential; cr != nil {
+		// The broker opens files as the worker's user (R39).
+		c.brokerOpts.Uid, c.brokerOpts.Gid = int(cr.Uid), int(cr.Gid)
+		if !cr.NoSetGroups {
+			c.brokerOpts.Groups = make([]int, len(cr.Groups)) // none when empty
+			for i, g := range cr.Groups {
+				c.brokerOpts.Groups[i] = int(g)
+			}
+		}
 	}
 	b, err := broker.New(c.brokerOpts)
 	if err != nil {

@@ -34,6 +34,9 @@ type stageReport struct {
 	// Namespaces are the types whose /proc/self/ns link differs from the
 	// host's: the namespaces the init stage is really in.
 	Namespaces []string `json:"namespaces"`
+	// User is the stage's identity after the user switch, read back with
+	// getresuid, getresgid and getgroups.
+	User UserReport `json:"user"`
 }
 
 // memProbe is what the host reads from an init stage's memory before it
@@ -159,6 +162,25 @@ func runInit() (code int) {
 	// controlling terminal to inject input into (TIOCSTI, TIOCLINUX).
 	sid, _ := unix.Getsid(0)
 	rep.NewSession = sid == os.Getpid()
+	// 4a. The worker's user (Cmd.Credential), where runc's setupUser
+	// switches: inside the namespaces, which clone created with the
+	// host's privileges (a user namespace maps the new ids), and before
+	// the program is looked up, so that the lookup checks execute
+	// permission as the worker will at exec; before sandbox.Apply, whose
+	// capability drop then takes CAP_SETUID and CAP_SETGID too, and
+	// before no_new_privs, Landlock and the filter (which would trap or
+	// deny the calls). The switch is this thread's, like everything the
+	// worker inherits.
+	if spec.User != nil {
+		if err := sandbox.SetUser(*spec.User); err != nil {
+			return fail("user", err)
+		}
+	}
+	// Read back who we are: the report states what the kernel holds, not
+	// what was asked (also without a switch).
+	if rep.User, err = readUser(); err != nil {
+		return fail("user", err)
+	}
 	// 5. The working directory was set at clone (Cmd.Dir). Look the
 	// program up now, while the file system is still ours to read.
 	// A pooled stage gets its program later, from a host that looked it
@@ -304,6 +326,26 @@ func inheritedFDs() []int {
 	}
 	slices.Sort(fds)
 	return fds
+}
+
+// readUser returns the calling thread's uid, gid and supplementary
+// groups, and fails unless the real, effective and saved ids agree (a
+// worker must not be able to switch back to another saved id).
+func readUser() (UserReport, error) {
+	r, e, s := unix.Getresuid()
+	rg, eg, sg := unix.Getresgid()
+	if r != e || r != s || rg != eg || rg != sg {
+		return UserReport{}, fmt.Errorf("the init stage has uids %d/%d/%d and gids %d/%d/%d (real/effective/saved): they must agree", r, e, s, rg, eg, sg)
+	}
+	groups, err := unix.Getgroups()
+	if err != nil {
+		return UserReport{}, os.NewSyscallError("getgroups", err)
+	}
+	slices.Sort(groups)
+	if groups == nil {
+		groups = []int{}
+	}
+	return UserReport{Uid: r, Gid: rg, Groups: groups}, nil
 }
 
 func closeFiles(files []*os.File) {

@@ -2,6 +2,8 @@
 
 package launcher
 
+import "github.com/seed-025014a4/sandbox-exec/sandbox"
+
 // The init-stage protocol, over one SOCK_SEQPACKET socketpair (package ipc).
 // The child's end is the last of its ExtraFiles; its number is in the
 // environment variable envInit, which is the whole environment of the init
@@ -9,9 +11,10 @@ package launcher
 //
 //	host                                   init stage (locked thread)
 //	 ── msgSpec {initSpec} ──────────────▶  check parent, check namespaces,
-//	                                        close stray fds, look up the
-//	                                        target, rlimits, capabilities,
-//	                                        no_new_privs, Landlock, filter
+//	                                        close stray fds, switch user,
+//	                                        look up the target, rlimits,
+//	                                        capabilities, no_new_privs,
+//	                                        Landlock, filter
 //	 ◀── msgListener {initReady} + fd ────  (or msgError {initError}, exit)
 //	 start broker on the listener,
 //	 Cmd.BeforeExec(report)
@@ -58,6 +61,10 @@ type initSpec struct {
 	// Pooled: Path, Args and Env are empty; the program comes with
 	// msgExec.
 	Pooled bool `json:"pooled,omitempty"`
+	// User, if not nil, is the identity the stage switches to once it is
+	// in its namespaces, before its capabilities are dropped
+	// (Cmd.Credential, PoolOptions.Credential).
+	User *sandbox.User `json:"user,omitempty"`
 }
 
 // execSpec hands a pooled init stage its program. Path is absolute (the

@@ -105,6 +105,7 @@ func newPlan(p *policy.Policy, target string, grants []policy.Grant) (*plan, err
 		// SysV IPC is safe only in a private IPC namespace (R53, S-18).
 		SysVIPC: pl.ns.flags&sys.NamespaceIPC != 0,
 	}
+	var needLandlock []string // unsafe-allowed syscalls only Landlock limits
 	for _, r := range p.Syscalls() {
 		if r.Action == "default" {
 			switch {
@@ -121,6 +122,14 @@ func newPlan(p *policy.Policy, target string, grants []policy.Grant) (*plan, err
 			}
 			class := seccomp.Classify(name)
 			switch {
+			case r.Action == "unsafe-allow":
+				// The policy's explicit opt-in (the parser takes only
+				// dangerous syscalls here); Build still refuses path
+				// syscalls and filter installation.
+				prof.UnsafeAllow = append(prof.UnsafeAllow, name)
+				if u, _ := policy.LookupUnsafe(name); u.NeedsLandlock {
+					needLandlock = append(needLandlock, name+" ("+r.Pos.String()+")")
+				}
 			case r.Action == "allow" && (class == seccomp.ClassOptional || class == seccomp.ClassOptIn):
 				// A path syscall is never allowed natively: "allow"
 				// means "broker it".
@@ -133,6 +142,20 @@ func newPlan(p *policy.Policy, target string, grants []policy.Grant) (*plan, err
 			default:
 				prof.Deny = append(prof.Deny, seccomp.Deny{Name: name, Errno: uint16(r.Errno), Kill: r.Kill})
 			}
+		}
+	}
+	if len(needLandlock) > 0 {
+		// io_uring opens files without a trapped syscall: the worker's
+		// Landlock ruleset is then the only check (R54), so its absence is
+		// fatal, required or not (R1). The parser already refuses these
+		// together with `landlock off`.
+		on, pos := p.Landlock()
+		if !on {
+			return nil, &Error{Op: "policy", Err: fmt.Errorf("syscall unsafe-allow %s needs Landlock, which landlock off (%s) turns off", strings.Join(needLandlock, ", "), pos)}
+		}
+		if _, lerr := sys.LandlockABI(); lerr != nil {
+			return nil, &Error{Op: "require", Err: &sys.UnsupportedFeatureError{Name: "landlock (for syscall unsafe-allow " + strings.Join(needLandlock, ", ") + ")",
+				MinimumVersion: sandbox.LandlockKernel(1), Err: lerr}}
 		}
 	}
 	prog, err := prof.Build()

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +47,12 @@ type PoolOptions struct {
 	// than let Landlock refuse it later. Leave empty when workers get no
 	// grants.
 	GrantRoots []policy.Grant
+
+	// Credential is the user the pool's workers run as, as
+	// Cmd.Credential; nil means the host's. The stages switch to it when
+	// they start, before a command is known: Pool.Command gives each Cmd
+	// a copy, and Start refuses a Cmd whose Credential was changed.
+	Credential *syscall.Credential
 }
 
 // Pool keeps init stages ready that have applied every layer of its
@@ -92,6 +100,10 @@ func NewPool(p *policy.Policy, opts PoolOptions) (*Pool, error) {
 	if opts.Size == 0 {
 		opts.Size = 2
 	}
+	if err := checkCredential(opts.Credential); err != nil {
+		return nil, err
+	}
+	opts.Credential = cloneCredential(opts.Credential)
 	if opts.Dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -139,7 +151,7 @@ func NewPool(p *policy.Policy, opts PoolOptions) (*Pool, error) {
 }
 
 func (p *Pool) stageConfig() stageConfig {
-	return stageConfig{plan: p.plan, spec: initSpec{Pooled: true}, dir: p.opts.Dir}
+	return stageConfig{plan: p.plan, spec: initSpec{Pooled: true}, dir: p.opts.Dir, user: stageUser(p.opts.Credential)}
 }
 
 // refill keeps the pool full until Close.
@@ -267,11 +279,13 @@ func (p *Pool) Close() error {
 }
 
 // Command returns a Cmd that runs name with args under the pool's policy
-// in one of its stages. Set its fields as for Command; Policy must stay
-// the pool's, and Grants must fall under PoolOptions.GrantRoots.
+// in one of its stages. Set its fields as for Command; Policy and
+// Credential must stay the pool's, and Grants must fall under
+// PoolOptions.GrantRoots.
 func (p *Pool) Command(name string, arg ...string) *Cmd {
 	c := Command(p.policy, name, arg...)
 	c.pool = p
+	c.Credential = cloneCredential(p.opts.Credential)
 	return c
 }
 
@@ -279,6 +293,7 @@ func (p *Pool) Command(name string, arg ...string) *Cmd {
 func (p *Pool) CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
 	c := CommandContext(ctx, p.policy, name, arg...)
 	c.pool = p
+	c.Credential = cloneCredential(p.opts.Credential)
 	return c
 }
 
@@ -315,6 +330,9 @@ func (p *Pool) checkPooled(c *Cmd, target string) error {
 	if c.Policy != p.policy {
 		return &Error{Op: "policy", Err: errors.New("a pooled command runs under its pool's policy; use launcher.Command for another")}
 	}
+	if !sameCredential(c.Credential, p.opts.Credential) {
+		return &Error{Op: "credential", Err: fmt.Errorf("a pooled command runs as its pool's user (%s), not %s: the stages switched to it before the command was known; set PoolOptions.Credential, or use launcher.Command for another user", credentialString(p.opts.Credential), credentialString(c.Credential))}
+	}
 	if p.plan.spec.Landlock == nil {
 		return nil
 	}
@@ -327,4 +345,46 @@ func (p *Pool) checkPooled(c *Cmd, target string) error {
 		}
 	}
 	return nil
+}
+
+func cloneCredential(cr *syscall.Credential) *syscall.Credential {
+	if cr == nil {
+		return nil
+	}
+	c := *cr
+	c.Groups = slices.Clone(cr.Groups)
+	return &c
+}
+
+// sameCredential reports whether a and b make the same user: the same
+// ids and, unless both keep the host's groups, the same set of groups.
+func sameCredential(a, b *syscall.Credential) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Uid != b.Uid || a.Gid != b.Gid || a.NoSetGroups != b.NoSetGroups {
+		return false
+	}
+	if a.NoSetGroups {
+		return true
+	}
+	ga, gb := slices.Clone(a.Groups), slices.Clone(b.Groups)
+	slices.Sort(ga)
+	slices.Sort(gb)
+	return slices.Equal(slices.Compact(ga), slices.Compact(gb))
+}
+
+// credentialString describes cr for an error message.
+func credentialString(cr *syscall.Credential) string {
+	if cr == nil {
+		return "the host's user"
+	}
+	s := fmt.Sprintf("uid %d, gid %d", cr.Uid, cr.Gid)
+	switch {
+	case cr.NoSetGroups:
+		s += ", the host's groups"
+	case len(cr.Groups) > 0:
+		s += fmt.Sprintf(", groups %v", cr.Groups)
+	}
+	return s
 }

@@ -30,6 +30,9 @@ type Report struct {
 	Host         HostReport         `json:"host"`
 	Namespaces   NamespacesReport   `json:"namespaces"`
 	Capabilities CapabilitiesReport `json:"capabilities"`
+	// User is who the worker runs as (Cmd.Credential, or the host's
+	// user), read back from the kernel by the init stage.
+	User UserReport `json:"user"`
 	// NoNewPrivs is PR_GET_NO_NEW_PRIVS of the init stage's thread.
 	NoNewPrivs bool `json:"no_new_privs"`
 	// NewSession: the worker leads a session of its own and has no
@@ -62,6 +65,10 @@ type SeccompReport struct {
 	SysVIPC          bool     `json:"sysv_ipc"`
 	Default          string   `json:"default"`
 	Notified         []string `json:"notified"`
+	// UnsafeAllow are the dangerous syscalls the policy's `syscall
+	// unsafe-allow` lines allow (those of this architecture), sorted:
+	// what they reach is limited by Landlock alone (R54).
+	UnsafeAllow []string `json:"unsafe_allow"`
 }
 
 // LandlockReport describes a Landlock domain: rights as names
@@ -118,6 +125,16 @@ type NamespacesReport struct {
 	Applied      []string        `json:"applied"`
 	UserImplicit bool            `json:"user_implicit"`
 	Skipped      []NamespaceSkip `json:"skipped"`
+}
+
+// UserReport is the worker's identity: its uid and gid (real,
+// effective and saved alike) and its supplementary groups, sorted. The
+// ids are those of the init stage's user namespace, which maps them to
+// the same ids outside.
+type UserReport struct {
+	Uid    int   `json:"uid"`
+	Gid    int   `json:"gid"`
+	Groups []int `json:"groups"`
 }
 
 // CapabilitiesReport are the init stage's capability sets right before
@@ -332,6 +349,7 @@ func (p *plan) report(st stageReport, pid int, env []string) *Report {
 			Bounding:    hexMask(st.Capabilities.Bounding),
 			Ambient:     hexMask(st.Capabilities.Ambient),
 		},
+		User:       st.User,
 		NoNewPrivs: st.NoNewPrivs,
 		NewSession: st.NewSession,
 		Rlimits:    []RlimitReport{},
@@ -350,9 +368,13 @@ func (p *plan) report(st stageReport, pid int, env []string) *Report {
 	if r.FDs == nil {
 		r.FDs = []int{}
 	}
+	if r.User.Groups == nil {
+		r.User.Groups = []int{}
+	}
 	if n, err := p.profile.Notified(); err == nil {
 		r.Seccomp.Notified = n
 	}
+	r.Seccomp.UnsafeAllow = nonNil(slices.Compact(slices.Sorted(slices.Values(p.profile.UnsafeAllow))))
 	for _, l := range st.Rlimits {
 		name := "rlimit" + itoa(l.Resource)
 		if l.Resource >= 0 && l.Resource < len(rlimitNames) {

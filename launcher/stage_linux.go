@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed-025014a4/sandbox-exec/internal/sys"
 	"github.com/seed-025014a4/sandbox-exec/ipc"
+	"github.com/seed-025014a4/sandbox-exec/sandbox"
 )
 
 // stageConfig is what startStage needs to start an init stage.
@@ -32,6 +33,9 @@ type stageConfig struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	extra          []*os.File
+	// user, if not nil, is the identity the stage switches to after clone
+	// (Cmd.Credential, PoolOptions.Credential).
+	user *sandbox.User
 }
 
 // stage is an init stage that has applied every layer and handed over its
@@ -83,6 +87,13 @@ func startStage(cfg stageConfig) (*stage, error) {
 	// between fork and exec in Go).
 	plan := cfg.plan
 	plan.ns.sysProcAttr(inner.SysProcAttr)
+	if cfg.user != nil {
+		// Not SysProcAttr.Credential: the stage would then be cloned
+		// without the host's privileges and could create no namespace
+		// but a user namespace. It switches itself, inside them.
+		mapUser(inner.SysProcAttr, *cfg.user)
+		cfg.spec.User = cfg.user
+	}
 	st := &stage{inner: inner, conn: hostEnd, pidNS: plan.ns.flags&syscall.CLONE_NEWPID != 0}
 
 	// Pdeathsig fires when the thread that forked the child exits, not the
@@ -114,6 +125,35 @@ func startStage(cfg stageConfig) (*stage, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// mapUser adds u's uid, gid and groups to the id maps of a new user
+// namespace, each to itself (as sysProcAttr maps the host's ids), so that
+// the stage can switch to them there and the broker, which checks
+// permissions with the same ids outside, agrees with the worker on who
+// owns what. Writing several ids to the maps, and letting the stage call
+// setgroups, needs CAP_SETUID and CAP_SETGID in the host's namespace,
+// which Cmd.Credential requires anyway.
+func mapUser(attr *syscall.SysProcAttr, u sandbox.User) {
+	if attr.Cloneflags&syscall.CLONE_NEWUSER == 0 {
+		return
+	}
+	addID := func(m []syscall.SysProcIDMap, id int) []syscall.SysProcIDMap {
+		for _, e := range m {
+			if id >= e.ContainerID && id < e.ContainerID+e.Size {
+				return m
+			}
+		}
+		return append(m, syscall.SysProcIDMap{ContainerID: id, HostID: id, Size: 1})
+	}
+	attr.UidMappings = addID(attr.UidMappings, int(u.Uid))
+	attr.GidMappings = addID(attr.GidMappings, int(u.Gid))
+	if !u.KeepGroups {
+		for _, g := range u.Groups {
+			attr.GidMappings = addID(attr.GidMappings, int(g))
+		}
+		attr.GidMappingsEnableSetgroups = true
+	}
 }
 
 // handshake sends the spec and receives the listener.

@@ -25,6 +25,7 @@
 //	limit fsize 1GiB
 //	namespaces user pid ipc uts net       # or none
 //	syscall deny ptrace errno=EPERM       # syscall allow NAME...; syscall default errno=E|kill
+//	syscall unsafe-allow io_uring_setup io_uring_enter  # dangerous: see below
 //	default-errno EACCES                  # the errno of broker denials
 //	require landlock>=3 user-notif addfd-send
 //	landlock on                           # the default; off: no Landlock ruleset for the worker
@@ -52,6 +53,16 @@
 // together with require landlock, landlock-net or landlock-scope is an
 // error), namespaces for namespaces, limit for resource limits, env for the
 // environment, syscall for the filter's baseline, net for sockets.
+//
+// syscall allow widens the filter's baseline but never allows a syscall
+// the filter denies as dangerous (security.md R47). Only syscall
+// unsafe-allow does, and it takes nothing else (see [UnsafeSyscalls]):
+// never a syscall that takes a path, which stays brokered or denied. Every
+// use is a [Policy.Lint] warning saying what it exposes. io_uring bypasses
+// the broker, so only the worker's Landlock ruleset limits the files it
+// opens: unsafe-allow of io_uring together with landlock off is an error,
+// and the launcher refuses to start such a worker on a kernel without
+// Landlock.
 //
 // # Patterns
 //
@@ -93,7 +104,8 @@
 //
 // [Policy.Lint] reports rules that are valid but probably mistakes: rules a
 // later rule overrides completely, denies that change nothing, allow write
-// without read, and write access to the whole file system.
+// without read, write access to the whole file system, and every syscall
+// unsafe-allow.
 //
 // # Normal form
 //

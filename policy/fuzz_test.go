@@ -68,6 +68,8 @@ var parseSeeds = []string{
 	"allow read /é/?/*.so\n",
 	"landlock off\nlandlock on\nlandlock off\nallow exec /usr/bin/*\n",
 	"landlock off\nrequire landlock-net\nlandlock\nlandlock of\n",
+	"syscall unsafe-allow io_uring_setup io_uring_enter ptrace\nsyscall allow fcntl\n",
+	"landlock off\nsyscall unsafe-allow io_uring_setup openat fcntl\nsyscall unsafe-allow bpf errno=EPERM\n",
 }
 
 func FuzzParse(f *testing.F) {

@@ -1,6 +1,9 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Lint returns warnings about rules that are valid but probably not what
 // the author meant, in rule order:
@@ -15,7 +18,10 @@ import "fmt"
 //   - landlock off while exec rules or TCP ports rely on the worker's
 //     Landlock ruleset, the only layer that enforces them per worker
 //     (execve is not brokered; the filter sees socket families, not
-//     ports).
+//     ports);
+//   - every syscall unsafe-allow, saying what the syscalls it allows
+//     expose (io_uring, for one, bypasses the broker: only Landlock then
+//     limits the files it opens).
 //
 // Pattern inclusion with globs is decided conservatively: Lint may miss a
 // case, but what it reports is true.
@@ -60,6 +66,25 @@ func (p *Policy) Lint() []Diagnostic {
 		}
 		for _, w := range why {
 			diags = append(diags, Diagnostic{Pos: pos, Msg: "landlock off: " + w + " (write landlock on to enforce it)"})
+		}
+	}
+	for _, s := range p.syscalls {
+		if s.Action != "unsafe-allow" {
+			continue
+		}
+		// One warning per exposure: io_uring_setup, _enter and _register
+		// expose the same thing.
+		var order []string
+		names := map[string][]string{}
+		for _, n := range s.Names {
+			u, _ := LookupUnsafe(n)
+			if _, seen := names[u.Exposes]; !seen {
+				order = append(order, u.Exposes)
+			}
+			names[u.Exposes] = append(names[u.Exposes], n)
+		}
+		for _, e := range order {
+			diags = append(diags, Diagnostic{Pos: s.Pos, Msg: fmt.Sprintf("unsafe-allow %s: %s", strings.Join(names[e], " "), e)})
 		}
 	}
 	return diags

@@ -51,6 +51,12 @@ func TestLint(t *testing.T) {
 			"4:landlock off: net tcp-connect and tcp-bind ports are then not enforced",
 		}},
 		{"landlock on again", "allow exec /usr/bin/*\nlandlock off\nlandlock on", nil},
+		{"unsafe-allow", "syscall allow fcntl\nsyscall unsafe-allow io_uring_setup ptrace io_uring_enter\nsyscall unsafe-allow bpf", []string{
+			"2:unsafe-allow io_uring_setup io_uring_enter: io_uring bypasses the broker and the filter: only Landlock limits the files its requests open",
+			"2:unsafe-allow ptrace: reaches other processes' memory",
+			"3:unsafe-allow bpf: a large kernel surface",
+		}},
+		{"unsafe-allow with landlock off", "syscall unsafe-allow userfaultfd\nlandlock off", []string{"1:unsafe-allow userfaultfd: userfaultfd lets the worker stall"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			diags := mustParse(t, tc.src).Lint()

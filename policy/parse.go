@@ -160,6 +160,9 @@ type parser struct {
 	// landlockChain is the include chain of the last landlock line, for
 	// an error found once every file is read.
 	landlockChain []Position
+	// unsafeLL are the names of unsafe-allow lines that need Landlock,
+	// checked against landlock off once every file is read.
+	unsafeLL []unsafeUse
 }
 
 func parse(name string, src []byte, defs Defines, read func(string) ([]byte, error)) (*Policy, error) {
@@ -179,6 +182,7 @@ func parse(name string, src []byte, defs Defines, read func(string) ([]byte, err
 		return nil, &ParseError{Errors: ps.errs, Truncated: ps.truncated}
 	}
 	ps.checkLandlockOff()
+	ps.checkUnsafeLandlock()
 	if len(ps.errs) > 0 {
 		return nil, &ParseError{Errors: ps.errs, Truncated: ps.truncated}
 	}
@@ -816,7 +820,7 @@ func (ps *parser) namespaces(d token, args []token) {
 }
 
 func (ps *parser) syscall(d token, args []token) {
-	const usage = "syscall allow NAME..., syscall deny NAME... [errno=E], syscall default errno=E|kill"
+	const usage = "syscall allow NAME..., syscall deny NAME... [errno=E], syscall unsafe-allow NAME..., syscall default errno=E|kill"
 	if !ps.argc(d, args, 1, -1, usage) {
 		return
 	}
@@ -824,7 +828,7 @@ func (ps *parser) syscall(d token, args []token) {
 	rule := SyscallRule{Action: act.val, Pos: ps.pos(act.col)}
 	rest := args[1:]
 	switch act.val {
-	case "allow", "deny":
+	case "allow", "deny", "unsafe-allow":
 		var errnoTok *token
 		if n := len(rest); n > 0 && strings.HasPrefix(rest[n-1].val, "errno=") {
 			errnoTok, rest = &rest[n-1], rest[:n-1]
@@ -834,6 +838,7 @@ func (ps *parser) syscall(d token, args []token) {
 			return
 		}
 		ok := true
+		var needLL []unsafeUse
 		for _, t := range rest {
 			if strings.HasPrefix(t.val, "errno=") {
 				ps.errf(ps.pos(t.col), "errno= must come after the syscall names")
@@ -845,11 +850,18 @@ func (ps *parser) syscall(d token, args []token) {
 				ok = false
 				continue
 			}
+			if !ps.checkAllowed(act.val, t) {
+				ok = false
+				continue
+			}
+			if u, unsafe := LookupUnsafe(t.val); unsafe && act.val == "unsafe-allow" && u.NeedsLandlock {
+				needLL = append(needLL, unsafeUse{name: t.val, pos: ps.pos(t.col), chain: ps.chain()})
+			}
 			rule.Names = append(rule.Names, t.val)
 		}
 		if errnoTok != nil {
-			if act.val == "allow" {
-				ps.errf(ps.pos(errnoTok.col), "errno= applies to syscall deny and syscall default, not to allow")
+			if act.val != "deny" {
+				ps.errf(ps.pos(errnoTok.col), "errno= applies to syscall deny and syscall default, not to %s", act.val)
 				ok = false
 			} else if e, valid := ps.errnoArg(*errnoTok); valid {
 				rule.Errno = e
@@ -860,6 +872,7 @@ func (ps *parser) syscall(d token, args []token) {
 		if !ok {
 			return
 		}
+		ps.unsafeLL = append(ps.unsafeLL, needLL...)
 	case "default":
 		if len(rest) != 1 {
 			ps.errf(ps.pos(act.col), "syscall default needs exactly one of errno=E or kill")
@@ -879,11 +892,37 @@ func (ps *parser) syscall(d token, args []token) {
 			return
 		}
 	default:
-		valid := []string{"allow", "deny", "default"}
-		ps.errf(ps.pos(act.col), "unknown syscall action %q%s; valid: allow, deny, default", act.val, didYouMean(act.val, valid))
+		valid := []string{"allow", "deny", "unsafe-allow", "default"}
+		ps.errf(ps.pos(act.col), "unknown syscall action %q%s; valid: allow, deny, unsafe-allow, default", act.val, didYouMean(act.val, valid))
 		return
 	}
 	ps.p.syscalls = append(ps.p.syscalls, rule)
+}
+
+// checkAllowed reports whether syscall action act (allow or unsafe-allow)
+// may name t, and says why not. Dangerous syscalls need unsafe-allow,
+// which takes nothing else, so that no dangerous syscall is allowed by
+// accident; syscalls that take a path are never allowed natively: the
+// broker serves them (allow turns the optional ones on) or the filter
+// denies them.
+func (ps *parser) checkAllowed(act string, t token) bool {
+	_, unsafe := LookupUnsafe(t.val)
+	brokered, path := pathSyscalls()[t.val]
+	switch {
+	case act == "allow" && unsafe:
+		u, _ := LookupUnsafe(t.val)
+		ps.errf(ps.pos(t.col), "syscall allow never allows the dangerous %s (%s); if the worker needs it anyway, write syscall unsafe-allow %s", t.val, u.Exposes, t.val)
+		return false
+	case act != "unsafe-allow" || unsafe:
+		return true
+	case path && brokered:
+		ps.errf(ps.pos(t.col), "syscall unsafe-allow cannot allow %s: it takes a path and must stay brokered; allow the path with a file rule instead (such as allow read /some/path)", t.val)
+	case path:
+		ps.errf(ps.pos(t.col), "syscall unsafe-allow cannot allow %s: it takes a path or reaches files without one, which the broker cannot check, so the filter always denies it", t.val)
+	default:
+		ps.errf(ps.pos(t.col), "syscall unsafe-allow takes only the syscalls the filter denies as dangerous (%s); %s is not one of them: write syscall allow %s", strings.Join(unsafeNames(), ", "), t.val, t.val)
+	}
+	return false
 }
 
 func (ps *parser) errnoArg(t token) (int, bool) {

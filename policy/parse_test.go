@@ -94,7 +94,8 @@ limit as unlimited
 limit nofile 512 4096
 limit core 0
 namespaces pid user user
-syscall allow ptrace
+syscall unsafe-allow ptrace
+syscall allow fcntl
 syscall deny mount umount2 errno=EPERM
 syscall default kill
 syscall default errno=ENOSYS
@@ -126,7 +127,8 @@ require landlock>=3 user-notif landlock
 		sys[i].Pos = Position{}
 	}
 	wantSys := []SyscallRule{
-		{Action: "allow", Names: []string{"ptrace"}},
+		{Action: "unsafe-allow", Names: []string{"ptrace"}},
+		{Action: "allow", Names: []string{"fcntl"}},
 		{Action: "deny", Names: []string{"mount", "umount2"}, Errno: 1},
 		{Action: "default", Kill: true},
 		{Action: "default", Errno: 38},
@@ -138,7 +140,7 @@ require landlock>=3 user-notif landlock
 		t.Errorf("DefaultErrno() = %d, want 2 (ENOENT)", got)
 	}
 	req := p.Requires()
-	if len(req) != 3 || req[0] != (Requirement{"landlock", 3, Position{"t.policy", 20, 9}}) ||
+	if len(req) != 3 || req[0] != (Requirement{"landlock", 3, Position{"t.policy", 21, 9}}) ||
 		req[1].Feature != "user-notif" || req[2].Feature != "landlock" || req[2].MinVersion != 1 {
 		t.Errorf("Requires() = %+v", req)
 	}
@@ -347,7 +349,21 @@ func TestErrors(t *testing.T) {
 		{"namespaces none mixed", "namespaces user none", "1:17", "none stands alone"},
 		{"namespaces none extra", "namespaces none user", "1:17", "namespaces none stands alone"},
 		{"syscall missing", "syscall", "1:1", "syscall needs an argument"},
-		{"syscall action", "syscall permit open", "1:9", `unknown syscall action "permit"; valid: allow, deny, default`},
+		{"syscall action", "syscall permit open", "1:9", `unknown syscall action "permit"; valid: allow, deny, unsafe-allow, default`},
+		{"syscall unsafe action typo", "syscall unsafe_allow bpf", "1:9", `unknown syscall action "unsafe_allow" (did you mean "unsafe-allow"?)`},
+		{"syscall allow dangerous", "syscall allow read io_uring_setup", "1:20", "syscall allow never allows the dangerous io_uring_setup (io_uring bypasses the broker"},
+		{"syscall allow dangerous hint", "syscall allow ptrace", "1:15", "write syscall unsafe-allow ptrace"},
+		{"syscall unsafe-allow brokered", "syscall unsafe-allow io_uring_setup openat", "1:37", "syscall unsafe-allow cannot allow openat: it takes a path and must stay brokered"},
+		{"syscall unsafe-allow optional", "syscall unsafe-allow mkdir", "1:22", "cannot allow mkdir: it takes a path and must stay brokered"},
+		{"syscall unsafe-allow path denied", "syscall unsafe-allow open_by_handle_at", "1:22", "cannot allow open_by_handle_at: it takes a path or reaches files without one"},
+		{"syscall unsafe-allow mount", "syscall unsafe-allow mount", "1:22", "cannot allow mount: it takes a path"},
+		{"syscall unsafe-allow not dangerous", "syscall unsafe-allow fcntl", "1:22", "fcntl is not one of them: write syscall allow fcntl"},
+		{"syscall unsafe-allow filter", "syscall unsafe-allow seccomp", "1:22", "seccomp is not one of them"},
+		{"syscall unsafe-allow errno", "syscall unsafe-allow bpf errno=EPERM", "1:26", "errno= applies to syscall deny and syscall default, not to unsafe-allow"},
+		{"syscall unsafe-allow empty", "syscall unsafe-allow", "1:9", "syscall unsafe-allow needs at least one syscall name"},
+		{"syscall unsafe-allow unknown", "syscall unsafe-allow io_uring_setpu", "1:22", `unknown syscall "io_uring_setpu" (did you mean "io_uring_setup"?)`},
+		{"unsafe io_uring with landlock off", "landlock off\nsyscall unsafe-allow bpf io_uring_enter io_uring_setup", "2:26", "syscall unsafe-allow io_uring_enter io_uring_setup needs the worker's Landlock ruleset, the only layer that limits the files it reaches, and landlock off at t.policy:1:1 turns it off; delete that line (or write landlock on), or remove io_uring_enter io_uring_setup from this line"},
+		{"unsafe io_uring before landlock off", "syscall unsafe-allow io_uring_setup\nlandlock on\nlandlock off", "1:22", "landlock off at t.policy:3:1 turns it off"},
 		{"syscall unknown", "syscall deny opne", "1:14", `unknown syscall "opne" (did you mean "open"?)`},
 		{"syscall no names", "syscall deny errno=EPERM", "1:9", "syscall deny needs at least one syscall name"},
 		{"syscall errno on allow", "syscall allow open errno=EPERM", "1:20", "errno= applies to syscall deny and syscall default"},

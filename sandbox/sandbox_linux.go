@@ -139,3 +139,73 @@ func Apply(spec *Spec) (*Result, error) {
 	res.Listener = os.NewFile(uintptr(fd), "seccomp-listener")
 	return res, nil
 }
+
+// User is an identity the init stage takes before it is sandboxed: the
+// uid and gid become its real, effective and saved ids (and, through
+// them, its file system ids), Groups its supplementary groups.
+type User struct {
+	Uid    uint32   `json:"uid"`
+	Gid    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups"`
+	// KeepGroups leaves the supplementary groups as they are (as
+	// syscall.Credential's NoSetGroups does); Groups is then ignored.
+	KeepGroups bool `json:"keep_groups,omitempty"`
+}
+
+// SetUser switches the calling thread to u, the way runc's setupUser
+// does: supplementary groups, then gid, then uid (after the uid, the
+// thread could no longer change the others). The switch keeps the
+// permitted capabilities (PR_SET_KEEPCAPS) and makes them effective again,
+// so that the capability drop of Apply, which must follow, can still
+// empty the bounding set (CAP_SETPCAP); without that drop a uid 0 → n
+// switch would leave a full bounding set behind.
+//
+// Every call is a raw, thread-scoped system call, never the all-threads
+// wrappers of package syscall: only this thread execs.
+//
+// Preconditions: the goroutine is locked to its OS thread, which has
+// CAP_SETUID and CAP_SETGID and which calls Apply and then execs the
+// worker.
+func SetUser(u User) error {
+	if !u.KeepGroups {
+		gids := make([]int, len(u.Groups))
+		for i, g := range u.Groups {
+			gids[i] = int(g)
+		}
+		// x/sys/unix's Setgroups is the raw, per-thread system call.
+		if err := unix.Setgroups(gids); err != nil {
+			return fmt.Errorf("set user: %w", os.NewSyscallError("setgroups", err))
+		}
+	}
+	gid, uid := uintptr(u.Gid), uintptr(u.Uid)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
+		return fmt.Errorf("set user: %w", os.NewSyscallError("setresgid", e))
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set user: %w", os.NewSyscallError("prctl(PR_SET_KEEPCAPS)", err))
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid)
+	// execve clears the flag as well; clear it now so nothing relies on it.
+	unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("set user: %w", os.NewSyscallError("setresuid", e))
+	}
+	// Leaving uid 0 cleared the effective set (permitted is kept):
+	// raise it again for the capability drop.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("set user: %w", os.NewSyscallError("capget", err))
+	}
+	data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("set user: %w", os.NewSyscallError("capset", err))
+	}
+	// Read back what the kernel did.
+	r, ef, s := unix.Getresuid()
+	rg, eg, sg := unix.Getresgid()
+	if r != int(u.Uid) || ef != int(u.Uid) || s != int(u.Uid) || rg != int(u.Gid) || eg != int(u.Gid) || sg != int(u.Gid) {
+		return fmt.Errorf("set user %d:%d: the thread has uids %d/%d/%d and gids %d/%d/%d", u.Uid, u.Gid, r, ef, s, rg, eg, sg)
+	}
+	return nil
+}

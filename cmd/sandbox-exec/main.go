@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,6 +70,9 @@ options:
   --report FILE|-    write the layers enforced for the worker as JSON,
                      before it execs
   --metrics          print a latency summary of brokered calls at exit
+  --user UID[:GID]   run the worker as this numeric uid and gid (GID
+                     defaults to UID), without supplementary groups; the
+                     broker checks permissions as that user; needs root
 `)
 }
 
@@ -137,6 +141,8 @@ func run(args []string) int {
 	auditDenials := fs.Bool("audit-denials", false, "audit denials only")
 	reportPath := fs.String("report", "", "report `FILE` (- for stderr)")
 	metrics := fs.Bool("metrics", false, "print latency metrics at exit")
+	var user userFlag
+	fs.Var(&user, "user", "run the worker as `UID[:GID]`")
 	if err := fs.Parse(args); err != nil {
 		return exitFailure
 	}
@@ -170,6 +176,7 @@ func run(args []string) int {
 	cmd := launcher.Command(p, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ConfineHost = true
+	cmd.Credential = user.cred
 
 	var closers []io.Closer
 	defer func() {
@@ -244,6 +251,43 @@ func run(args []string) int {
 		}
 	}
 	return exitStatus(cmd.ProcessState)
+}
+
+// userFlag is --user UID[:GID]: numeric ids only (names would need the
+// user database, which the confined host cannot read), no supplementary
+// groups.
+type userFlag struct{ cred *syscall.Credential }
+
+func (u *userFlag) String() string {
+	if u == nil || u.cred == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", u.cred.Uid, u.cred.Gid)
+}
+
+func (u *userFlag) Set(v string) error {
+	uidText, gidText, hasGid := strings.Cut(v, ":")
+	uid, err := parseID(uidText)
+	if err != nil {
+		return fmt.Errorf("uid %q: %w (want UID[:GID], numeric)", uidText, err)
+	}
+	gid := uid
+	if hasGid {
+		if gid, err = parseID(gidText); err != nil {
+			return fmt.Errorf("gid %q: %w (want UID[:GID], numeric)", gidText, err)
+		}
+	}
+	u.cred = &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
+	return nil
+}
+
+// parseID parses a numeric uid or gid; -1 (4294967295) is no id.
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 1<<32-1 {
+		return 0, errors.New("not a numeric id")
+	}
+	return uint32(n), nil
 }
 
 // exitStatus is the worker's status, or 128+N when signal N killed it.
