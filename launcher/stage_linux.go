@@ -74,7 +74,11 @@ func startStage(cfg stageConfig) (*stage, error) {
 		inner = exec.Command("/proc/self/exe")
 	}
 	inner.Args = []string{"sandbox-exec-init"}
-	inner.Env = []string{envInit + "=" + strconv.Itoa(3+len(cfg.extra))}
+	// GOMAXPROCS=1 from the start (Init sets it too, later): the stage's
+	// runtime starts fewer threads, and a stage leaves faster by execve
+	// (pooled Start p50 about 8 % lower in A/B runs of 100 handoffs).
+	// The worker's environment is the spec's, not this one.
+	inner.Env = []string{envInit + "=" + strconv.Itoa(3+len(cfg.extra)), "GOMAXPROCS=1"}
 	inner.Dir = cfg.dir
 	inner.Stdin, inner.Stdout, inner.Stderr = cfg.stdin, cfg.stdout, cfg.stderr
 	inner.ExtraFiles = append(append([]*os.File(nil), cfg.extra...), childFile)
