@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -21,11 +22,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seed-025014a4/sandbox-exec/internal/testutil"
+	"github.com/seed-025014a4/sandbox-exec/ipc"
 	"github.com/seed-025014a4/sandbox-exec/policy"
 )
 
 func init() {
 	testutil.Register("pool-host", poolHost)
+	testutil.Register("ipc-crash", ipcCrash)
 }
 
 // poolPolicy lets a shell run and read the system, and nothing else.
@@ -415,4 +418,85 @@ func TestBlockedOptions(t *testing.T) {
 	if m := c.Metrics(); m.Deadlines != 1 || m.OverCap != 1 {
 		t.Errorf("metrics: %d deadlines, %d over the cap; want 1 and 1", m.Deadlines, m.OverCap)
 	}
+}
+
+// TestPoolWorkerCrashMidMessage: a pooled worker that dies in the middle of
+// a conversation over its ipc channel (after one message of an answer
+// that takes several) gives its host an error, never a hang; the
+// descriptors the host passed are not leaked and the next worker from the
+// same pool is served.
+func TestPoolWorkerCrashMidMessage(t *testing.T) {
+	testutil.CheckFDLeaks(t)
+	testutil.CheckGoroutineLeaks(t)
+	exe := testutil.Executable()
+	text := poolPolicy + "allow read,exec " + exe + "\nenv clear\nenv set SANDBOX_EXEC_IPC_FD=3 " + testutil.HelperEnv("ipc-crash") + "\n"
+	pool := newPool(t, text, PoolOptions{Size: 1, Programs: []string{exe}})
+	for i := range 3 {
+		host, workerEnd, err := ipc.Pair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := workerEnd.File()
+		workerEnd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := pool.Command(exe)
+		c.ExtraFiles = []*os.File{f}
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		err = c.Start()
+		f.Close()
+		if err != nil {
+			host.Close()
+			t.Fatal(err)
+		}
+		doc, err := os.Open("/etc/hostname")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = host.Send(1, []byte("job"), doc)
+		doc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		host.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, err := host.Recv()
+		if err != nil || string(m.Payload) != "part 1" {
+			t.Fatalf("run %d: first part: %q, %v; stderr %s", i, m.Payload, err, stderr.String())
+		}
+		m.Close()
+		if _, err := host.Recv(); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("run %d: Recv after the worker died: %v, want EOF", i, err)
+		}
+		host.Close()
+		var ee *exec.ExitError
+		if err := c.Wait(); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("run %d: worker: %v, want killed by SIGKILL", i, err)
+		}
+	}
+	if st := pool.Stats(); st.Taken == 0 {
+		t.Errorf("no worker came from a ready stage: %+v", st)
+	}
+}
+
+// ipcCrash reads a job with a file from its channel, sends the first of
+// several parts of an answer and kills itself.
+func ipcCrash([]string) int {
+	conn, err := ipc.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	m, err := conn.Recv()
+	if err != nil || len(m.Files) != 1 {
+		fmt.Fprintln(os.Stderr, "job:", err)
+		return 3
+	}
+	if err := conn.Send(2, []byte("part 1")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
 }
