@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,8 +116,10 @@ type Cmd struct {
 	Process      *os.Process
 	ProcessState *os.ProcessState
 
-	ctx        context.Context
-	inner      *exec.Cmd
+	ctx context.Context
+	// wait reaps the worker (the init stage's process): exec.Cmd.Wait,
+	// or Process.Wait for a stage started before a re-exec (early.go).
+	wait       func() (*os.ProcessState, error)
 	broker     *broker.Broker
 	brokerOpts broker.Options
 	report     *Report
@@ -328,8 +329,8 @@ func (c *Cmd) newBroker() error {
 
 // adopt makes the started init stage st this command's process.
 func (c *Cmd) adopt(st *stage) {
-	c.inner, c.release, c.pidNS = st.inner, st.release, st.pidNS
-	c.Process = st.inner.Process
+	c.wait, c.release, c.pidNS = st.wait, st.release, st.pidNS
+	c.Process = st.proc
 }
 
 // serve writes the report of the stage c adopted and starts the broker on
@@ -414,8 +415,8 @@ func (e *errnoError) Unwrap() error { return e.errno }
 
 // finish reaps the init stage after a failed start and releases everything.
 func (c *Cmd) finish() {
-	c.inner.Wait()
-	unregister(c.inner.Process.Pid)
+	c.wait()
+	unregister(c.Process.Pid)
 	close(c.release)
 	if c.stopServe != nil {
 		c.stopServe()
@@ -427,13 +428,13 @@ func (c *Cmd) finish() {
 // stop using the filter, then releases everything. The error is as in
 // exec.Cmd.Wait: an *exec.ExitError for a non-zero status.
 func (c *Cmd) Wait() error {
-	if c.inner == nil || c.Process == nil {
+	if c.wait == nil || c.Process == nil {
 		return errors.New("launcher: not started")
 	}
 	c.waitOnce.Do(func() {
-		err := c.inner.Wait()
+		ps, err := c.wait()
 		unregister(c.Process.Pid)
-		c.ProcessState = c.inner.ProcessState
+		c.ProcessState = ps
 		close(c.release)
 		if c.exited != nil {
 			close(c.exited)

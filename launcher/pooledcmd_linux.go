@@ -69,7 +69,7 @@ func (c *Cmd) startPooled(args, env []string) error {
 		if err == nil || !stageGone(err) || attempt == 3 {
 			return err
 		}
-		c.inner, c.Process, c.release, c.report = nil, nil, nil, nil
+		c.wait, c.Process, c.release, c.report = nil, nil, nil, nil
 		c.stopServe, c.serveDone = nil, nil
 	}
 }

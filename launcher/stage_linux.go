@@ -41,7 +41,9 @@ type stageConfig struct {
 // stage is an init stage that has applied every layer and handed over its
 // listener: it waits for msgAck (or, pooled, msgExec) to exec.
 type stage struct {
-	inner    *exec.Cmd
+	proc *os.Process
+	// wait reaps proc, with exec.Cmd.Wait's error for a failed status.
+	wait     func() (*os.ProcessState, error)
 	conn     *ipc.Conn
 	listener *os.File // nil once a broker serves it
 	ready    initReady
@@ -98,7 +100,11 @@ func startStage(cfg stageConfig) (*stage, error) {
 		mapUser(inner.SysProcAttr, *cfg.user)
 		cfg.spec.User = cfg.user
 	}
-	st := &stage{inner: inner, conn: hostEnd, pidNS: plan.ns.flags&syscall.CLONE_NEWPID != 0}
+	st := &stage{conn: hostEnd, pidNS: plan.ns.flags&syscall.CLONE_NEWPID != 0}
+	st.wait = func() (*os.ProcessState, error) {
+		err := inner.Wait()
+		return inner.ProcessState, err
+	}
 
 	// Pdeathsig fires when the thread that forked the child exits, not the
 	// process (go.dev/issue/27505): fork from a locked thread that lives
@@ -124,6 +130,7 @@ func startStage(cfg stageConfig) (*stage, error) {
 		hostEnd.Close()
 		return nil, &Error{Op: "start init stage", Err: err}
 	}
+	st.proc = inner.Process
 	if err := st.handshake(cfg.spec, plan); err != nil {
 		st.discard()
 		return nil, err
@@ -202,7 +209,7 @@ func (st *stage) handshake(spec initSpec, plan *plan) error {
 		return &Error{Op: "init stage", Err: err}
 	}
 	st.listener = msg.Files[0]
-	return checkMemory(st.inner.Process.Pid, st.ready.MemProbe)
+	return checkMemory(st.proc.Pid, st.ready.MemProbe)
 }
 
 // checkMemory fails closed unless this process can read the stage's
@@ -224,12 +231,12 @@ func checkMemory(pid int, addr uint64) error {
 
 // discard kills a stage that will not run a command and reaps it.
 func (st *stage) discard() {
-	killTree(st.inner.Process.Pid)
+	killTree(st.proc.Pid)
 	if st.listener != nil {
 		st.listener.Close()
 	}
 	st.conn.Close()
-	st.inner.Wait()
-	unregister(st.inner.Process.Pid)
+	st.wait()
+	unregister(st.proc.Pid)
 	close(st.release)
 }
