@@ -500,3 +500,18 @@ func ipcCrash([]string) int {
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
 }
+
+// TestPoolRelativeDir: a relative Cmd.Dir is relative to the host's
+// working directory at Start, as for Command, not to the stage's.
+func TestPoolRelativeDir(t *testing.T) {
+	tmp := t.TempDir()
+	os.Mkdir(tmp+"/d", 0o755)
+	os.WriteFile(tmp+"/d/f", []byte("here\n"), 0o644)
+	pool := newPool(t, poolPolicy+"allow read "+tmp+"/**\n", PoolOptions{Size: 1})
+	t.Chdir(tmp)
+	c := pool.Command("/bin/cat", "f")
+	c.Dir = "d"
+	if out, err := c.Output(); err != nil || string(out) != "here\n" {
+		t.Errorf("cat f in d: %q, %v", out, err)
+	}
+}

@@ -26,10 +26,11 @@ func (c *Cmd) startPooled(args, env []string) error {
 		return ErrPoolClosed
 	default:
 	}
-	dir := c.Dir
-	if dir == "" {
-		// As for Command: the worker starts where the host is now.
-		dir, _ = os.Getwd()
+	// As for Command: the worker starts in Dir, relative to where the
+	// host is now, or there.
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return &Error{Op: "chdir", Err: err}
 	}
 	name := c.Path
 	if strings.Contains(name, "/") && !filepath.IsAbs(name) {
