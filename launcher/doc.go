@@ -51,6 +51,21 @@
 // place of an unhandled terminating signal), it reaps orphans of its
 // tree, and every process of the namespace dies with it.
 //
+// # Pools, grants and users
+//
+// A host that starts many short workers keeps them ready with a [Pool]:
+// NewPool starts init stages that apply every layer of the pool's policy
+// and then wait, with their listeners already in the host; Pool.Command
+// returns an ordinary Cmd whose Start costs a message and an execve (the
+// stage receives the program, its arguments, environment and fds, and
+// moves the fds into place). Landlock is applied before the command is
+// known, so PoolOptions.Programs lists the programs (their interpreters
+// get execute rights) and PoolOptions.GrantRoots bounds the per-command
+// Cmd.Grants, which the broker decides exactly for each worker.
+// Cmd.Credential (PoolOptions.Credential) runs the worker as another user:
+// the init stage switches inside its namespaces, before it drops its
+// capabilities, and the broker checks permissions as that user.
+//
 // # Lifetime
 //
 // The init stage is started with Setsid (no controlling terminal: TIOCSTI
