@@ -137,6 +137,18 @@ func (r *req) readFirstPath(addr uint64, nullEmpty bool) (string, int) {
 	return p, r.validate()
 }
 
+// lookupAt reads the path at addr and looks it up from dirfd for nd, with
+// the *at family's flags: AT_EMPTY_PATH (a NULL or empty path names dirfd
+// itself) and AT_SYMLINK_NOFOLLOW.
+func (r *req) lookupAt(dirfd int32, addr uint64, flags uint32, nd need) (*object, int) {
+	emptyOK := flags&unix.AT_EMPTY_PATH != 0
+	p, c := r.readFirstPath(addr, emptyOK)
+	if c != codeOK {
+		return nil, c
+	}
+	return r.lookup(target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: emptyOK}, nd)
+}
+
 // --- open, creat, openat, openat2 ---
 
 func hOpen(r *req) result {
@@ -390,12 +402,7 @@ func hNewfstatat(r *req) result {
 }
 
 func (r *req) stat(dirfd int32, addr, buf uint64, flags uint32) result {
-	p, c := r.readFirstPath(addr, flags&unix.AT_EMPTY_PATH != 0)
-	if c != codeOK {
-		return fail(c)
-	}
-	t := target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: flags&unix.AT_EMPTY_PATH != 0}
-	obj, c := r.lookup(t, need{right: policy.Stat, statFree: true})
+	obj, c := r.lookupAt(dirfd, addr, flags, need{right: policy.Stat, statFree: true})
 	if c != codeOK {
 		return fail(c)
 	}
@@ -420,12 +427,7 @@ func hStatx(r *req) result {
 	if mask&unix.STATX__RESERVED != 0 {
 		return errnoResult(unix.EINVAL)
 	}
-	p, c := r.readFirstPath(r.arg(1), flags&unix.AT_EMPTY_PATH != 0)
-	if c != codeOK {
-		return fail(c)
-	}
-	t := target{dirfd: dirfdArg(r.arg(0)), path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: flags&unix.AT_EMPTY_PATH != 0}
-	obj, c := r.lookup(t, need{right: policy.Stat, statFree: true})
+	obj, c := r.lookupAt(dirfdArg(r.arg(0)), r.arg(1), flags, need{right: policy.Stat, statFree: true})
 	if c != codeOK {
 		return fail(c)
 	}
@@ -460,12 +462,7 @@ func (r *req) access(dirfd int32, addr, mode uint64, flags uint32) result {
 	if c != codeOK {
 		return fail(c)
 	}
-	p, c := r.readFirstPath(addr, flags&unix.AT_EMPTY_PATH != 0)
-	if c != codeOK {
-		return fail(c)
-	}
-	t := target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: flags&unix.AT_EMPTY_PATH != 0}
-	obj, c := r.lookup(t, nd)
+	obj, c := r.lookupAt(dirfd, addr, flags, nd)
 	if c != codeOK {
 		return fail(c)
 	}
@@ -743,12 +740,7 @@ func hFchmodat2(r *req) result {
 
 // chmod changes permission bits only, never set-id or sticky (R42, C-39).
 func (r *req) chmod(dirfd int32, addr, mode uint64, flags uint32) result {
-	p, c := r.readFirstPath(addr, flags&unix.AT_EMPTY_PATH != 0)
-	if c != codeOK {
-		return fail(c)
-	}
-	t := target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: flags&unix.AT_EMPTY_PATH != 0}
-	obj, c := r.lookup(t, need{right: policy.Write})
+	obj, c := r.lookupAt(dirfd, addr, flags, need{right: policy.Write})
 	if c != codeOK {
 		return fail(c)
 	}
