@@ -3,7 +3,6 @@
 package escape
 
 import (
-	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -153,7 +152,7 @@ func extraCases(t *testing.T, f *fixture, h *harness) {
 	})
 
 	t.Run("S-16", func(t *testing.T) {
-		master, slave := openPty(t)
+		master, slave := testutil.Pty(t)
 		defer master.Close()
 		defer slave.Close()
 		steps := []step{
@@ -360,29 +359,6 @@ func checkNothingAccepted(t *testing.T, h *harness) {
 		t.Errorf("%s accepted a connection from the worker", a)
 	default:
 	}
-}
-
-func openPty(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	num, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	sl, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", num), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	return m, sl
 }
 
 // unnamedSyscalls returns the syscall numbers in [0, 1024) that the

@@ -189,30 +189,6 @@ func shipped(t *testing.T) string {
 	return "version 1\ninclude " + abs + "\nallow read /usr/bin/** /bin/** /usr/share/** /etc/hostname\nallow exec /usr/bin/* /bin/*\nallow read,write /dev/null\n"
 }
 
-// pty opens a pseudo-terminal pair; the caller closes both.
-func pty(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	return m, s
-}
-
 // drain reads what the pty master has, for d.
 func drain(m *os.File, d time.Duration) string {
 	fd := int(m.Fd())

@@ -205,7 +205,7 @@ func TestHostConfinement(t *testing.T) {
 // numbers, clone flags and SysV IPC calls.
 func TestFilterLayer(t *testing.T) {
 	f := newFixture(t, nil)
-	m, s := pty(t)
+	m, s := testutil.Pty(t)
 	defer m.Close()
 	defer s.Close()
 	host := strconv.Itoa(os.Getpid())
