@@ -89,38 +89,26 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if sections != "" {
-		o.Sections = strings.Split(sections, ",")
-		for _, s := range o.Sections {
-			if !slices.Contains(allSections, s) {
-				fmt.Fprintf(stderr, "bench: unknown section %q (want %s)\n", s, strings.Join(allSections, ","))
-				return 2
-			}
+	isOp := func(s string) bool { _, err := parseOp(s); return err == nil }
+	isVariant := func(s string) bool { _, ok := variantByName(s); return ok }
+	for _, l := range []struct {
+		dst         *[]string
+		kind, value string
+		ok          func(string) bool
+		want        string
+	}{
+		{&o.Sections, "section", sections, func(s string) bool { return slices.Contains(allSections, s) }, strings.Join(allSections, ",")},
+		{&o.Variants, "variant", vars, isVariant, variantNames()},
+		{&o.Placements, "placement", places, func(s string) bool { return slices.Contains(placements, s) }, strings.Join(placements, ",")},
+		{&o.Ops, "op", ops, isOp, "open or stat"},
+	} {
+		if l.value == "" {
+			continue
 		}
-	}
-	if vars != "" {
-		o.Variants = strings.Split(vars, ",")
-		for _, v := range o.Variants {
-			if _, ok := variantByName(v); !ok {
-				fmt.Fprintf(stderr, "bench: unknown variant %q (want %s)\n", v, variantNames())
-				return 2
-			}
-		}
-	}
-	if places != "" {
-		o.Placements = strings.Split(places, ",")
-		for _, p := range o.Placements {
-			if !slices.Contains(placements, p) {
-				fmt.Fprintf(stderr, "bench: unknown placement %q (want %s)\n", p, strings.Join(placements, ","))
-				return 2
-			}
-		}
-	}
-	if ops != "" {
-		o.Ops = strings.Split(ops, ",")
-		for _, s := range o.Ops {
-			if _, err := parseOp(s); err != nil {
-				fmt.Fprintf(stderr, "bench: %v\n", err)
+		*l.dst = strings.Split(l.value, ",")
+		for _, v := range *l.dst {
+			if !l.ok(v) {
+				fmt.Fprintf(stderr, "bench: unknown %s %q (want %s)\n", l.kind, v, l.want)
 				return 2
 			}
 		}
