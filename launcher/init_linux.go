@@ -63,9 +63,9 @@ func Init() {
 		initHost()
 		return
 	}
-	// Everything below runs on this thread, which execs the worker.
+	// Everything below runs on this thread, which execs the worker. The
+	// stage runs with GOMAXPROCS=1 from its environment (startStage).
 	runtime.LockOSThread()
-	runtime.GOMAXPROCS(1)
 	code := runInit()
 	os.Exit(code)
 }
