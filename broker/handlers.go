@@ -578,11 +578,7 @@ func hMkdir(r *req) result   { return r.mkdir(unix.AT_FDCWD, r.arg(0), r.arg(1))
 func hMkdirat(r *req) result { return r.mkdir(dirfdArg(r.arg(0)), r.arg(1), r.arg(2)) }
 
 func (r *req) mkdir(dirfd int32, addr, mode uint64) result {
-	p, c := r.readFirstPath(addr, false)
-	if c != codeOK {
-		return fail(c)
-	}
-	parent, name, trailing, c := r.lookupParent(target{dirfd: dirfd, path: p}, need{right: policy.Create})
+	parent, name, trailing, c := r.nameAt(dirfd, addr)
 	if c != codeOK {
 		return fail(c)
 	}
@@ -597,6 +593,16 @@ func (r *req) mkdir(dirfd int32, addr, mode uint64) result {
 		return fail(errCode(err))
 	}
 	return value(0)
+}
+
+// nameAt reads the path at addr and looks up its parent from dirfd, for
+// create on the last name (mkdir, unlink, rmdir).
+func (r *req) nameAt(dirfd int32, addr uint64) (parent *object, name string, trailing bool, c int) {
+	p, c := r.readFirstPath(addr, false)
+	if c != codeOK {
+		return nil, "", false, c
+	}
+	return r.lookupParent(target{dirfd: dirfd, path: p}, need{right: policy.Create})
 }
 
 // withSlash keeps a trailing slash for the kernel to judge (EISDIR,
@@ -620,11 +626,7 @@ func hUnlinkat(r *req) result {
 }
 
 func (r *req) unlink(dirfd int32, addr uint64, flags int) result {
-	p, c := r.readFirstPath(addr, false)
-	if c != codeOK {
-		return fail(c)
-	}
-	parent, name, trailing, c := r.lookupParent(target{dirfd: dirfd, path: p}, need{right: policy.Create})
+	parent, name, trailing, c := r.nameAt(dirfd, addr)
 	if c != codeOK {
 		return fail(c)
 	}
