@@ -202,10 +202,17 @@ func (r *req) reply(res result) int {
 			flags = unix.O_CLOEXEC
 		}
 		a := sys.NotifAddfd{ID: r.n.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(res.fd), NewfdFlags: flags}
+		var newfd int
+		var err error
 		if r.b.twoStep {
+			// A plain ADDFD that a signal interrupts is taken back by the
+			// kernel and retried, and the request stays pending: no mask
+			// needed (two rt_sigprocmask calls per open saved).
 			a.Flags = 0
+			newfd, err = r.l.Addfd(&a)
+		} else {
+			newfd, err = addfdNoSignals(r.l, &a)
 		}
-		newfd, err := addfdNoSignals(r.l, &a)
 		if err == nil && r.b.twoStep {
 			// The value comes from ADDFD (R21); see Options.WaitKillableRecv.
 			resp := sys.NotifResp{ID: r.n.ID, Val: int64(newfd)}

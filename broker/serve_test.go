@@ -468,3 +468,61 @@ func TestServeSetupError(t *testing.T) {
 	cmd.Wait()
 	checkSettled(t, fds, gor)
 }
+
+// TestHostSignals sends signals to every thread of the host (SIGURG, the
+// Go runtime's preemption signal, and SIGCHLD, which the kernel gives to
+// any thread) while four worker threads open a file in a loop, in both
+// ways of installing an fd: ADDFD|SEND under a full signal mask, and plain
+// ADDFD then SEND (WaitKillableRecv), which runs unmasked because an
+// interrupted plain ADDFD is retried. Every open must return the file:
+// an install that a signal broke shows up as an fd that is not a regular
+// file (the worker's stdin) or an error.
+func TestHostSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress")
+	}
+	T := newFixture(t)
+	for _, twoStep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("WaitKillableRecv=%v", twoStep), func(t *testing.T) {
+			b := newTestBroker(t, Options{Matcher: testMatcher(t, T, ""), WaitKillableRecv: twoStep})
+			w := startWorker(t, b, workerOpts{dir: filepath.Join(T, "ro")})
+			stop := make(chan struct{})
+			sent := make(chan int)
+			go func() {
+				n := 0
+				defer func() { sent <- n }()
+				pid := os.Getpid()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ents, _ := os.ReadDir("/proc/self/task")
+					for _, e := range ents {
+						var tid int
+						fmt.Sscan(e.Name(), &tid)
+						for _, sig := range []unix.Signal{unix.SIGURG, unix.SIGCHLD} {
+							if unix.Tgkill(pid, tid, sig) == nil {
+								n++
+							}
+						}
+					}
+					time.Sleep(20 * time.Microsecond)
+				}
+			}()
+			got := w.do("ploop 4 3000 %s/ro/f", T)
+			close(stop)
+			n := <-sent
+			w.stop()
+			if got != "ok" {
+				t.Errorf("worker under host signals: %s", got)
+			}
+			m := b.Metrics()
+			t.Logf("%d signals sent; %d requests, %d dropped", n, m.Requests, m.Dropped)
+			if m.Dropped != 0 {
+				t.Errorf("%d requests dropped; want 0 (no worker thread gave up)", m.Dropped)
+			}
+		})
+	}
+}
