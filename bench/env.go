@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"debug/buildinfo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,10 @@ func (b *bench) describeMachine() {
 	m.CPUs = len(b.allCPUs)
 	m.CPUModel = cpuModel()
 	m.Go = runtime.Version()
+	m.Cgo.Bench = cgoSetting(b.exe)
+	if m.Cgo.Bench != "0" {
+		b.warnf("the bench binary is linked with cgo (CGO_ENABLED=%s): its Go workers and in-process starts pay the dynamic loader; run it as CGO_ENABLED=0 go run ./bench", orUnknown(m.Cgo.Bench))
+	}
 	m.WorkerCPU, m.OtherCPU = b.workerCPU, b.otherCPU
 	m.CPUIdle = cpuIdle()
 
@@ -156,4 +161,19 @@ func cpuIdle() string {
 		return "no cpuidle driver (idle = halt)"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// cgoSetting reads CGO_ENABLED from the build information of the Go
+// binary at path ("" if it has none).
+func cgoSetting(path string) string {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" {
+			return s.Value
+		}
+	}
+	return ""
 }

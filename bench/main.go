@@ -288,6 +288,9 @@ func (b *bench) setup() error {
 				b.sandboxExec = bin
 			}
 		}
+		if b.sandboxExec != "" {
+			b.report.Machine.Cgo.SandboxExec = cgoSetting(b.sandboxExec)
+		}
 	}
 	if b.workerPolicy, err = parseWorkerPolicy(b.exe, b.dir); err != nil {
 		return err

@@ -45,11 +45,16 @@ type Source struct {
 
 // Machine describes where the run happened.
 type Machine struct {
-	Kernel   string   `json:"kernel"` // uname release
-	Arch     string   `json:"arch"`
-	CPUs     int      `json:"cpus"` // CPUs this process may use
-	CPUModel string   `json:"cpu_model"`
-	Go       string   `json:"go"`
+	Kernel   string `json:"kernel"` // uname release
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"` // CPUs this process may use
+	CPUModel string `json:"cpu_model"`
+	Go       string `json:"go"`
+	// Cgo says whether the bench binary (the Go workers, the in-process
+	// launcher's init stages) and the sandbox-exec binary it ran were
+	// linked with cgo: a dynamic binary starts ~1 ms slower per process
+	// image here.
+	Cgo      BuildCgo `json:"cgo"`
 	Features Features `json:"features"`
 	// Placement CPUs: the worker always runs on WorkerCPU when pinned; the
 	// broker on WorkerCPU (same) or OtherCPU (different).
@@ -58,6 +63,13 @@ type Machine struct {
 	// CPUIdle is the cpuidle governor and its states, when visible: whether
 	// a vCPU may halt decides the unpinned figures.
 	CPUIdle string `json:"cpuidle,omitempty"`
+}
+
+// BuildCgo is the CGO_ENABLED setting of the binaries measured ("0",
+// "1", or "" when unknown).
+type BuildCgo struct {
+	Bench       string `json:"bench"`
+	SandboxExec string `json:"sandbox_exec,omitempty"`
 }
 
 // Features are the kernel features that decide the figures.
@@ -260,6 +272,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "- code: commit %.12s%s\n", r.Source.Commit, dirty)
 	}
 	fmt.Fprintf(w, "- kernel: %s (%s); %d CPUs: %s; %s\n", m.Kernel, m.Arch, m.CPUs, m.CPUModel, m.Go)
+	fmt.Fprintf(w, "- build: CGO_ENABLED=%s for the bench binary, %s for sandbox-exec\n", orUnknown(m.Cgo.Bench), orUnknown(m.Cgo.SandboxExec))
 	f := m.Features
 	fmt.Fprintf(w, "- features: user notification %s, broker (ADDFD_FLAG_SEND, openat2) %s, SYNC_WAKE_UP %s in the kernel and %s in the broker, WAIT_KILLABLE_RECV %s, Landlock ABI %d\n",
 		onOff(f.UserNotif), onOff(f.AddfdSend), onOff(f.SyncWakeUp), onOff(f.SyncWakeUpBroker), onOff(f.WaitKillableRecv), f.LandlockABI)
@@ -493,4 +506,11 @@ func workerThreadCounts(cells []TputCell) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

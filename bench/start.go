@@ -36,7 +36,10 @@ func moduleRoot() string {
 	}
 }
 
-// buildSandboxExec builds ./cmd/sandbox-exec into dir.
+// buildSandboxExec builds ./cmd/sandbox-exec into dir, without cgo: a
+// static binary skips the dynamic loader and libc's start in each of the
+// three process images a start runs (the command, the confined host, the
+// init stage), 3-4 ms of a 13-19 ms start on the project's machines.
 func buildSandboxExec(root, dir string) (string, error) {
 	if root == "" {
 		return "", errors.New("not run from the sandbox-exec module (give -sandbox-exec PATH)")
@@ -48,6 +51,7 @@ func buildSandboxExec(root, dir string) (string, error) {
 	bin := filepath.Join(dir, "sandbox-exec")
 	cmd := exec.Command(gobin, "build", "-o", bin, "./cmd/sandbox-exec")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/sandbox-exec: %v: %s", err, strings.TrimSpace(string(out)))
 	}
