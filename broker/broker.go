@@ -403,7 +403,7 @@ func (s *server) run(g *gor) error {
 	r := newReq(s, l)
 	r.caps, r.g = caps, g
 	held := false
-	var yielded time.Time
+	var busy, done time.Time // this goroutine's busy stretch (yieldEvery)
 	defer func() {
 		if held {
 			s.mu.Unlock()
@@ -451,29 +451,42 @@ func (s *server) run(g *gor) error {
 		}
 		// A busy serving goroutine gives its P up now and then (R59):
 		// see yieldEvery.
-		if r.start.Sub(yielded) >= yieldEvery {
-			if !yielded.IsZero() {
-				runtime.Gosched()
-			}
-			yielded = time.Now()
+		if r.start.Sub(done) > idleGap {
+			busy = r.start // it waited for this request
+		}
+		done = r.start.Add(r.lat)
+		if done.Sub(busy) >= yieldEvery {
+			runtime.Gosched()
+			busy = time.Now()
 		}
 	}
 }
 
 // yieldEvery is how often a serving goroutine that serves request after
-// request lets other goroutines have its P (runtime.Gosched). Go runs at
-// most GOMAXPROCS goroutines at once, and a serving goroutine keeps its P
+// request without a pause lets other goroutines have its P
+// (runtime.Gosched). Go runs at most GOMAXPROCS goroutines at once, and a
+// serving goroutine keeps its P
 // across the short system calls of a request, so under a flood the
 // flooded listener's goroutines hold every P while another listener's
 // goroutine, woken from poll by its worker's request, waits in the global
 // run queue until the scheduler preempts one of them (10 ms of running Go
 // code) or one blocks: measured on 2 vCPUs, a control worker's p99 under a
 // 256-thread flood of another worker was 20 ms with GOMAXPROCS=2 and 0.45
-// ms with 8 (GC off in both). A goroutine that has served without a pause
-// yields at most once per yieldEvery: nothing for a worker that makes a
-// call now and then, about one scheduler hand-off per millisecond for a
-// flooded one.
+// ms with 8 (GC off in both). A goroutine yields once it has served for
+// yieldEvery without a pause longer than idleGap between two requests:
+// about one scheduler hand-off per millisecond for a flooded listener,
+// none for a worker that makes a call now and then. (Yielding is not
+// cheap: the goroutine is locked to its thread, so Gosched hands the P to
+// another thread and back, two wake-ups; yielding whenever a millisecond
+// had passed since the last yield cost a sparse caller such as Python's
+// import system one such hand-off per call.)
 const yieldEvery = time.Millisecond
+
+// idleGap is the pause between two requests (from the end of one's
+// service to the start of the next) that ends a busy stretch: the thread
+// waited in poll, where its P is free for other goroutines. A flooded
+// listener's requests follow each other within a round trip (10-30 µs).
+const idleGap = 100 * time.Microsecond
 
 // handOffAfter is how long a serving thread keeps the receiver role for
 // one request (at least, at most twice that) before the watchdog hands it

@@ -111,6 +111,7 @@ type req struct {
 
 	// For audit and metrics.
 	start    time.Time
+	lat      time.Duration // service time of the last request (serve)
 	path     string
 	resolved string
 	right    policy.Right
@@ -161,6 +162,7 @@ func (r *req) serve() {
 	// broker's clock could stop. The latency is thus the service time
 	// without the reply ioctl itself (~1 µs).
 	lat := time.Since(r.start)
+	r.lat = lat
 	errno := r.reply(res)
 	r.closeAll()
 	r.b.metrics.record(r.sc, res.kind == resDrop, r.deny, errno != 0, lat)
