@@ -78,3 +78,47 @@ func nativeOpenat(b *testing.B, path string, n int) float64 {
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(n)
 }
+
+// BenchmarkFstat measures glibc's fstat (newfstatat(fd, "", AT_EMPTY_PATH))
+// of a file the worker holds, brokered, against the same call natively in
+// this process. Python's import system makes a third of its brokered calls
+// this way.
+func BenchmarkFstat(b *testing.B) {
+	T := newFixture(b)
+	br, err := New(Options{Matcher: testMatcher(b, T, ""), Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := startWorker(b, br, workerOpts{dir: filepath.Join(T, "ro")})
+	path := filepath.Join(T, "ro/f")
+	w.do("fstatloop 100 %s", path)
+	b.ResetTimer()
+	got := w.do("fstatloop %d %s", b.N, path)
+	b.StopTimer()
+	ns, err := strconv.ParseInt(strings.TrimPrefix(got, "ns="), 10, 64)
+	if err != nil {
+		b.Fatalf("fstatloop: %s", got)
+	}
+	w.stop()
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	n := max(b.N, 1000)
+	var st unix.Stat_t
+	start := time.Now()
+	for range n {
+		unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH)
+	}
+	native := float64(time.Since(start).Nanoseconds()) / float64(n)
+	per := float64(ns) / float64(b.N)
+	b.ReportMetric(per, "ns/fstat")
+	b.ReportMetric(native, "native-ns/fstat")
+	b.ReportMetric(per/native, "ratio")
+	for _, sc := range br.Metrics().Syscalls {
+		if sc.Name == "newfstatat" {
+			b.ReportMetric(float64(sc.P50.Nanoseconds()), "broker-p50-ns")
+		}
+	}
+}

@@ -146,7 +146,12 @@ func (r *req) lookupAt(dirfd int32, addr uint64, flags uint32, nd need) (*object
 	if c != codeOK {
 		return nil, c
 	}
-	return r.lookup(target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: emptyOK}, nd)
+	return r.lookup(atTarget(dirfd, p, flags), nd)
+}
+
+// atTarget is the target of an *at call's path p, read by readFirstPath.
+func atTarget(dirfd int32, p string, flags uint32) target {
+	return target{dirfd: dirfd, path: p, nofollow: flags&unix.AT_SYMLINK_NOFOLLOW != 0, emptyOK: flags&unix.AT_EMPTY_PATH != 0}
 }
 
 // --- open, creat, openat, openat2 ---
@@ -402,7 +407,17 @@ func hNewfstatat(r *req) result {
 }
 
 func (r *req) stat(dirfd int32, addr, buf uint64, flags uint32) result {
-	obj, c := r.lookupAt(dirfd, addr, flags, need{right: policy.Stat, statFree: true})
+	p, c := r.readFirstPath(addr, flags&unix.AT_EMPTY_PATH != 0)
+	if c != codeOK {
+		return fail(c)
+	}
+	if workerFdStat(dirfd, p, flags) {
+		var st unix.Stat_t
+		return r.fdStat(dirfd, buf, func(path string) error {
+			return unix.Fstatat(r.s.proc, path, &st, 0)
+		}, func() []byte { return sys.StatBytes(&st) })
+	}
+	obj, c := r.lookup(atTarget(dirfd, p, flags), need{right: policy.Stat, statFree: true})
 	if c != codeOK {
 		return fail(c)
 	}
@@ -410,6 +425,37 @@ func (r *req) stat(dirfd int32, addr, buf uint64, flags uint32) result {
 		return fail(c)
 	}
 	if c := r.writeMem(buf, sys.StatBytes(&obj.st)); c != codeOK {
+		return fail(c)
+	}
+	return value(0)
+}
+
+// workerFdStat reports whether a stat call names an fd of the worker
+// itself: AT_EMPTY_PATH with an empty (or NULL) path and a dirfd. This is
+// how glibc implements fstat(2), and statx(fd, "", AT_EMPTY_PATH) how Rust
+// and others read an open file's metadata.
+func workerFdStat(dirfd int32, path string, flags uint32) bool {
+	return path == "" && flags&unix.AT_EMPTY_PATH != 0 && dirfd >= 0
+}
+
+// fdStat answers the stat of the worker's fd dirfd with one stat call
+// through the magic link /proc/<tid>/fd/<dirfd>, which reaches the same
+// object the fd holds: no rule is needed for an fd the worker holds (R17,
+// as workerObject's statFree case), and no fd is opened. The notification
+// is validated after the /proc access and right before the write (R13,
+// R23).
+func (r *req) fdStat(dirfd int32, buf uint64, stat func(path string) error, result func() []byte) result {
+	err := r.procDo(func() error { return stat(itoa(r.tid) + "/fd/" + itoa(int(dirfd))) })
+	if c := r.validate(); c != codeOK {
+		return fail(c)
+	}
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return errnoResult(unix.EBADF) // the worker has no such fd
+	case err != nil:
+		return fail(errCode(err))
+	}
+	if c := r.writeValidated(buf, result()); c != codeOK {
 		return fail(c)
 	}
 	return value(0)
@@ -427,11 +473,21 @@ func hStatx(r *req) result {
 	if mask&unix.STATX__RESERVED != 0 {
 		return errnoResult(unix.EINVAL)
 	}
-	obj, c := r.lookupAt(dirfdArg(r.arg(0)), r.arg(1), flags, need{right: policy.Stat, statFree: true})
+	dirfd := dirfdArg(r.arg(0))
+	p, c := r.readFirstPath(r.arg(1), flags&unix.AT_EMPTY_PATH != 0)
 	if c != codeOK {
 		return fail(c)
 	}
 	var stx unix.Statx_t
+	if workerFdStat(dirfd, p, flags) {
+		return r.fdStat(dirfd, r.arg(4), func(path string) error {
+			return unix.Statx(r.s.proc, path, int(flags&atStatxSyncType), int(mask), &stx)
+		}, func() []byte { return sys.StatxBytes(&stx) })
+	}
+	obj, c := r.lookup(atTarget(dirfd, p, flags), need{right: policy.Stat, statFree: true})
+	if c != codeOK {
+		return fail(c)
+	}
 	if err := unix.Statx(obj.fd, "", unix.AT_EMPTY_PATH|int(flags&atStatxSyncType), int(mask), &stx); err != nil {
 		return fail(errCode(err))
 	}

@@ -385,6 +385,11 @@ func (r *req) writeMem(addr uint64, b []byte) int {
 	if c := r.validate(); c != codeOK {
 		return c
 	}
+	return r.writeValidated(addr, b)
+}
+
+// writeValidated is writeMem for a caller that has just validated.
+func (r *req) writeValidated(addr uint64, b []byte) int {
 	if err := sys.WriteMem(r.tid, addr, b); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return codeDrop
@@ -479,27 +484,40 @@ func (r *req) openBlocking(op func(gone func() bool) (int, error)) (int, error) 
 // makes effective for this open only. Paths the worker asks for are never
 // opened with it.
 func (r *req) procOpen(path string, flags int) (int, error) {
+	fd := -1
+	err := r.procDo(func() (err error) {
+		fd, err = r.openat(r.s.proc, path, flags, 0)
+		return err
+	})
+	return fd, err
+}
+
+// procDo runs op, an access to a worker's links under /proc (see
+// procOpen), and retries it with CAP_SYS_PTRACE effective when refused,
+// if the thread may raise it. Once a raise was needed, later calls raise
+// at once.
+func (r *req) procDo(op func() error) error {
 	raise := r.s.raise.Load() && r.caps.canRaise
 	if !raise {
-		fd, err := r.openat(r.s.proc, path, flags, 0)
+		err := op()
 		if err == nil || !r.caps.canRaise || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
-			return fd, err
+			return err
 		}
 	}
 	if err := r.caps.raisePtrace(); err != nil {
-		return -1, err
+		return err
 	}
-	fd, err := r.openat(r.s.proc, path, flags, 0)
+	err := op()
 	if rerr := r.caps.restore(); rerr != nil {
 		// A thread that cannot drop the capability must not serve again:
 		// run ends it after this request.
 		r.poisoned = os.NewSyscallError("capset", rerr)
-		return -1, unix.EPERM
+		return unix.EPERM
 	}
 	if err == nil && !raise {
 		r.s.raise.Store(true)
 	}
-	return fd, err
+	return err
 }
 
 // asSelf runs op on an object. For an object under the calling worker's

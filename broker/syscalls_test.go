@@ -275,6 +275,19 @@ func TestStat(t *testing.T) {
 		{"statx AT_FDCWD f 0 0x80000000", "EINVAL"},
 		{"statfs ${T}/ro", "ok type=*"},
 		{"statfs ${T}/out", deny},
+		// fstat of the worker's fds of every kind (glibc's fstat is
+		// newfstatat(fd, "", AT_EMPTY_PATH)), answered through
+		// /proc/<tid>/fd/N: what the fd holds, as the kernel's fstat.
+		{"open dd ${T}/ro/d O_RDONLY|O_DIRECTORY", "ok"},
+		{"fstatat $dd '' AT_EMPTY_PATH", "ok ino=" + itoaT(inode(t, filepath.Join(T, "ro/d"))) + " mode=040*"},
+		{"open c ${T}/rw/gone O_CREAT|O_WRONLY", "ok"},
+		{"unlink ${T}/rw/gone", "ok"},
+		{"fstatat $c '' AT_EMPTY_PATH", "ok * mode=0100* nlink=0*"}, // deleted: no name left
+		{"statx $c '' AT_EMPTY_PATH STATX_BASIC_STATS", "ok * mode=0100*"},
+		{"socket sk", "ok"},
+		{"fstatat $sk '' AT_EMPTY_PATH", "ok * mode=0140777*"},
+		{"fstatat $a ${T}/ro/f AT_EMPTY_PATH", "ok ino=" + ino + "*"}, // a path: an ordinary lookup
+		{"fstatat $a ${T}/out/secret AT_EMPTY_PATH", deny},
 	})
 	// P-28 with a cwd under no rule.
 	b := newTestBroker(t, Options{Matcher: testMatcher(t, T, "")})

@@ -726,6 +726,21 @@ func (w *interp) run(args []string) (res string) {
 		}
 		runtime.KeepAlive(p)
 		return fmt.Sprintf("ns=%d", time.Since(start).Nanoseconds())
+	case "fstatloop": // fstatloop N PATH: open PATH, N fstat as glibc does it (newfstatat(fd, "", AT_EMPTY_PATH)), total ns
+		fd, err := unix.Open(a(2), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errStr(err)
+		}
+		defer unix.Close(fd)
+		cnt := int(n(1))
+		var st unix.Stat_t
+		start := time.Now()
+		for range cnt {
+			if err := unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH); err != nil {
+				return errStr(err)
+			}
+		}
+		return fmt.Sprintf("ns=%d", time.Since(start).Nanoseconds())
 	case "exit":
 		os.Exit(int(n(1)))
 	}
