@@ -32,7 +32,7 @@ type Spec struct {
 	Landlock *Landlock `json:"landlock,omitempty"`
 	// Filter is the seccomp program (classic BPF), installed last with
 	// SECCOMP_FILTER_FLAG_NEW_LISTENER. It must not be empty.
-	Filter []unix.SockFilter `json:"filter"`
+	Filter Program `json:"filter"`
 	// WaitKillableRecv adds SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux
 	// 5.19): once the broker has received a request, only a fatal signal
 	// interrupts the worker's call, so SA_RESTART handlers do not make the
