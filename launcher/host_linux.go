@@ -229,6 +229,11 @@ func initHost() {
 		return
 	}
 	os.Unsetenv(envHostConfined)
+	// The re-executed host is about to start a worker: probe user
+	// notification (a thread, a filter, one notified call: 0.1-0.4 ms)
+	// while main parses its policy again; Start then finds the answer
+	// cached.
+	go sys.ProbeNotif()
 	var m hostMarker
 	if err := json.Unmarshal([]byte(v), &m); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox-exec: bad %s: %v\n", envHostConfined, err)
