@@ -38,6 +38,7 @@ var parseSeeds = []string{
 	"version 1\n",
 	"version 1\nallow read /usr/** /etc/fonts/**\ndeny /etc/shadow\n",
 	"allow read,write,create ${TMPDIR}/app/** # comment\n",
+	"allow read /a#b /c# #d e\n  # indented comment\n\t#\nallow read /x\r\n#\n",
 	"define P=${HOME}/p\nallow read ${P}/** '${P}/with space'\n",
 	"allow read \"/a b\" '/c'\\''d' /e\\ f\n",
 	"allow read /a$$b\n",
@@ -123,6 +124,19 @@ func checkLexer(t *testing.T, src []byte) {
 			rest, err := shlex.Split(line[col-1:])
 			if err != nil || len(rest) == 0 || rest[0] != words[i] {
 				t.Fatalf("line %q: word %d (%q) does not start at column %d", line, i, words[i], col)
+			}
+		}
+		// tokenize's fast path for lines without quotes, escapes and
+		// comments must give shlex's words at scanLine's columns.
+		if plain(line) {
+			toks := plainTokens(line)
+			if len(toks) != len(words) {
+				t.Fatalf("line %q: plainTokens found %d words, shlex %d", line, len(toks), len(words))
+			}
+			for i, tok := range toks {
+				if tok.val != words[i] || tok.col != cols[i] {
+					t.Fatalf("line %q: plainTokens word %d is %q at %d, shlex %q at %d", line, i, tok.val, tok.col, words[i], cols[i])
+				}
 			}
 		}
 	}
