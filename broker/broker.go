@@ -465,12 +465,11 @@ func (s *server) run(g *gor) error {
 // yieldEvery is how often a serving goroutine that serves request after
 // request without a pause lets other goroutines have its P
 // (runtime.Gosched). Go runs at most GOMAXPROCS goroutines at once, and a
-// serving goroutine keeps its P
-// across the short system calls of a request, so under a flood the
-// flooded listener's goroutines hold every P while another listener's
-// goroutine, woken from poll by its worker's request, waits in the global
-// run queue until the scheduler preempts one of them (10 ms of running Go
-// code) or one blocks: measured on 2 vCPUs, a control worker's p99 under a
+// serving goroutine keeps its P across the short system calls of a
+// request, so under a flood the flooded listener's goroutines hold every P
+// while another listener's goroutine, woken from poll by its worker's
+// request, waits in the global run queue until the scheduler preempts one
+// of them (10 ms of running Go code) or one blocks: measured on 2 vCPUs, a control worker's p99 under a
 // 256-thread flood of another worker was 20 ms with GOMAXPROCS=2 and 0.45
 // ms with 8 (GC off in both). A goroutine yields once it has served for
 // yieldEvery without a pause longer than idleGap between two requests:
