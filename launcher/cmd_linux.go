@@ -183,23 +183,9 @@ func (c *Cmd) Start() error {
 		return c.startPooled(args, env)
 	}
 	target := resolveTarget(c.Path, env, c.Dir)
-	plan, err := newPlan(c.Policy, target, c.Grants)
-	if err != nil {
-		return err
-	}
-	if c.ConfineHost {
-		plan.confineHost = true
-		if _, err := confineHost(HostConfig{Policies: []*policy.Policy{c.Policy}, Programs: []string{c.Path}, Grants: c.Grants}, false); err != nil {
-			return &Error{Op: "confine host", Err: err}
-		}
-	}
-	if err := c.newBroker(); err != nil {
-		return err
-	}
-	st, err := startStage(stageConfig{
+	cfg := stageConfig{
 		user: stageUser(c.Credential),
 		ctx:  c.ctx,
-		plan: plan,
 		spec: initSpec{Path: c.Path, Args: args, Env: env, NFiles: len(c.ExtraFiles)},
 		dir:  c.Dir,
 		// Taken when the context is done, as exec.Cmd does.
@@ -213,8 +199,28 @@ func (c *Cmd) Start() error {
 		waitDelay: c.WaitDelay,
 		stdin:     c.Stdin, stdout: c.Stdout, stderr: c.Stderr,
 		extra: c.ExtraFiles,
-	})
+	}
+	// The init stage is forked first when nothing has to happen to this
+	// process before: its Go runtime then starts (1.5-2 ms) while the
+	// plan is built (0.4-0.6 ms: the filter, the Landlock plan). A host
+	// still to be confined must be confined before any worker exists.
+	var early *stage
+	if !c.ConfineHost || hostConfined() {
+		st, err := spawnStage(cfg, planNamespaces(c.Policy.Namespaces()))
+		if err != nil {
+			// A plan that cannot be made says better why.
+			if _, perr := newPlan(c.Policy, target, c.Grants); perr != nil {
+				return perr
+			}
+			return err
+		}
+		early = st
+	}
+	st, plan, err := c.prepare(cfg, early, target)
 	if err != nil {
+		if early != nil {
+			early.discard()
+		}
 		return err
 	}
 	c.adopt(st)
@@ -228,6 +234,36 @@ func (c *Cmd) Start() error {
 		return err
 	}
 	return nil
+}
+
+// prepare builds the plan and the broker and hands the init stage its
+// spec: to the stage spawned early, or to one started now.
+func (c *Cmd) prepare(cfg stageConfig, early *stage, target string) (*stage, *plan, error) {
+	plan, err := newPlan(c.Policy, target, c.Grants)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.ConfineHost {
+		plan.confineHost = true
+		if _, err := confineHost(HostConfig{Policies: []*policy.Policy{c.Policy}, Programs: []string{c.Path}, Grants: c.Grants}, false); err != nil {
+			return nil, nil, &Error{Op: "confine host", Err: err}
+		}
+	}
+	if err := c.newBroker(); err != nil {
+		return nil, nil, err
+	}
+	cfg.plan = plan
+	if early == nil {
+		st, err := startStage(cfg)
+		return st, plan, err
+	}
+	if early.nsFlags != plan.ns.flags {
+		return nil, nil, &Error{Op: "namespaces", Err: fmt.Errorf("the init stage was cloned with namespaces %#x, the plan has %#x", early.nsFlags, plan.ns.flags)}
+	}
+	if err := early.handshake(cfg.spec, plan); err != nil {
+		return nil, nil, err
+	}
+	return early, plan, nil
 }
 
 // begin checks c before a start and returns the worker's command line and

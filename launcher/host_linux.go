@@ -354,3 +354,11 @@ func withoutEnv(env []string, name string) []string {
 	}
 	return out
 }
+
+// hostConfined reports whether this process has been confined
+// (ConfineHost, or a Cmd with ConfineHost set).
+func hostConfined() bool {
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	return host.done
+}

@@ -42,6 +42,9 @@ type stageConfig struct {
 // listener: it waits for msgAck (or, pooled, msgExec) to exec.
 type stage struct {
 	proc *os.Process
+	user *sandbox.User // the identity it switches to (stageConfig.user)
+	// nsFlags are the namespaces it was cloned into.
+	nsFlags uintptr
 	// wait reaps proc, with exec.Cmd.Wait's error for a failed status.
 	wait     func() (*os.ProcessState, error)
 	conn     *ipc.Conn
@@ -56,6 +59,22 @@ type stage struct {
 // startStage forks an init stage and runs the protocol up to the
 // listener (initproto.go). On error nothing is left running.
 func startStage(cfg stageConfig) (*stage, error) {
+	st, err := spawnStage(cfg, cfg.plan.ns)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.handshake(cfg.spec, cfg.plan); err != nil {
+		st.discard()
+		return nil, err
+	}
+	return st, nil
+}
+
+// spawnStage forks and execs an init stage in the namespaces of ns (with
+// cfg.user's ids mapped) and returns it before it has its spec: handshake
+// sends that. Between the two, the stage's Go runtime starts while the
+// caller may still be building the plan.
+func spawnStage(cfg stageConfig, ns nsPlan) (*stage, error) {
 	hostEnd, childEnd, err := ipc.Pair()
 	if err != nil {
 		return nil, &Error{Op: "ipc", Err: err}
@@ -91,16 +110,15 @@ func startStage(cfg stageConfig) (*stage, error) {
 	// Namespaces are created by clone, the user namespace first, with the
 	// id maps written by this process before the child runs (no code runs
 	// between fork and exec in Go).
-	plan := cfg.plan
-	plan.ns.sysProcAttr(inner.SysProcAttr)
+	ns.sysProcAttr(inner.SysProcAttr)
 	if cfg.user != nil {
 		// Not SysProcAttr.Credential: the stage would then be cloned
 		// without the host's privileges and could create no namespace
-		// but a user namespace. It switches itself, inside them.
+		// but a user namespace. It switches itself, inside them (the
+		// spec's User, set by handshake).
 		mapUser(inner.SysProcAttr, *cfg.user)
-		cfg.spec.User = cfg.user
 	}
-	st := &stage{conn: hostEnd, pidNS: plan.ns.flags&syscall.CLONE_NEWPID != 0}
+	st := &stage{conn: hostEnd, pidNS: ns.flags&syscall.CLONE_NEWPID != 0, nsFlags: ns.flags, user: cfg.user}
 	st.wait = func() (*os.ProcessState, error) {
 		err := inner.Wait()
 		return inner.ProcessState, err
@@ -114,7 +132,7 @@ func startStage(cfg stageConfig) (*stage, error) {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
 		registryMu.Lock()
-		err := whileDumpable(plan.ns.flags&syscall.CLONE_NEWUSER != 0, inner.Start)
+		err := whileDumpable(ns.flags&syscall.CLONE_NEWUSER != 0, inner.Start)
 		if err == nil {
 			register(inner.Process.Pid)
 		}
@@ -131,10 +149,6 @@ func startStage(cfg stageConfig) (*stage, error) {
 		return nil, &Error{Op: "start init stage", Err: err}
 	}
 	st.proc = inner.Process
-	if err := st.handshake(cfg.spec, plan); err != nil {
-		st.discard()
-		return nil, err
-	}
 	return st, nil
 }
 
@@ -170,10 +184,11 @@ func mapUser(attr *syscall.SysProcAttr, u sandbox.User) {
 // handshake sends the spec and receives the listener.
 func (st *stage) handshake(spec initSpec, plan *plan) error {
 	spec.HostPid = os.Getpid()
+	spec.User = st.user
 	spec.Sandbox = plan.spec
 	spec.PidNS = st.pidNS
 	for _, t := range namespaceTypes {
-		if plan.ns.flags&t.flag == 0 {
+		if st.nsFlags&t.flag == 0 {
 			continue
 		}
 		l, err := os.Readlink("/proc/self/ns/" + t.name)
