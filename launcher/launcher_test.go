@@ -257,3 +257,38 @@ func TestGrantPaths(t *testing.T) {
 		t.Errorf("a stat grant became a Landlock rule")
 	}
 }
+
+// TestStartFailureLeavesNoStage checks a cold Start that fails after its
+// init stage was forked (Start forks it before building the plan): the
+// plan's error comes back, and neither a process nor a registry entry is
+// left behind. Likewise when the stage itself cannot start.
+func TestStartFailureLeavesNoStage(t *testing.T) {
+	for _, c := range []struct {
+		name, policy, dir, want string
+	}{
+		{"plan", "require landlock>=99\nallow read,exec /\n", "", "landlock>=99"},
+		{"spawn", "allow read,exec /\n", "/nonexistent-dir", "nonexistent-dir"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := Command(parse(t, c.policy), "/bin/true")
+			cmd.Dir = c.dir
+			err := cmd.Start()
+			if err == nil {
+				cmd.Wait()
+				t.Fatalf("Start succeeded; want an error naming %s", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Start: %v; want it to name %s", err, c.want)
+			}
+			if kids := children(os.Getpid()); len(kids) != 0 {
+				t.Errorf("children left after the failed Start: %v", kids)
+			}
+			registryMu.Lock()
+			n := len(registry)
+			registryMu.Unlock()
+			if n != 0 {
+				t.Errorf("%d registered workers left after the failed Start", n)
+			}
+		})
+	}
+}

@@ -146,6 +146,12 @@ func spawnStage(cfg stageConfig, ns nsPlan) (*stage, error) {
 	childFile.Close()
 	if err != nil {
 		hostEnd.Close()
+		if cfg.dir != "" {
+			// The child's chdir failed, but exec.Cmd names the program.
+			if _, serr := os.Stat(cfg.dir); serr != nil {
+				return nil, &Error{Op: "working directory", Err: serr}
+			}
+		}
 		return nil, &Error{Op: "start init stage", Err: err}
 	}
 	st.proc = inner.Process
