@@ -40,29 +40,39 @@ func BenchmarkOpenat(b *testing.B) {
 			if !strings.HasPrefix(path, "f") {
 				path = filepath.Join(T, c.path)
 			}
-			// Warm up, then time b.N iterations in the worker.
-			w.do("loop 100 %s", path)
-			b.ResetTimer()
-			got := w.do("loop %d %s", b.N, path)
-			b.StopTimer()
-			ns, err := strconv.ParseInt(strings.TrimPrefix(got, "ns="), 10, 64)
-			if err != nil {
-				b.Fatalf("loop: %s", got)
-			}
+			per := workerLoop(b, w, "loop", path)
 			native := nativeOpenat(b, filepath.Join(T, c.native), b.N)
-			per := float64(ns) / float64(b.N)
-			b.ReportMetric(per, "ns/openat")
-			b.ReportMetric(native, "native-ns/openat")
-			b.ReportMetric(per/native, "ratio")
 			w.stop()
-			// Time inside the broker, RECV to reply: the rest of ns/openat
-			// is the round trip (wake-ups, scheduling).
-			for _, sc := range br.Metrics().Syscalls {
-				if sc.Name == "openat" {
-					b.ReportMetric(float64(sc.P50.Nanoseconds()), "broker-p50-ns")
-				}
-			}
+			report(b, br, "openat", per, native)
 		})
+	}
+}
+
+// workerLoop warms the worker's timed loop op (loop, fstatloop) up, then
+// runs b.N iterations of it in the worker and returns ns per iteration.
+func workerLoop(b *testing.B, w *worker, op, path string) float64 {
+	w.do("%s 100 %s", op, path)
+	b.ResetTimer()
+	got := w.do("%s %d %s", op, b.N, path)
+	b.StopTimer()
+	ns, err := strconv.ParseInt(strings.TrimPrefix(got, "ns="), 10, 64)
+	if err != nil {
+		b.Fatalf("%s: %s", op, got)
+	}
+	return float64(ns) / float64(b.N)
+}
+
+// report reports the brokered and native ns per call of syscall, their
+// ratio, and the broker's own p50 service time for it (RECV to reply: the
+// rest of the brokered time is the round trip, wake-ups and scheduling).
+func report(b *testing.B, br *Broker, syscall string, per, native float64) {
+	b.ReportMetric(per, "ns/"+syscall)
+	b.ReportMetric(native, "native-ns/"+syscall)
+	b.ReportMetric(per/native, "ratio")
+	for _, sc := range br.Metrics().Syscalls {
+		if sc.Name == syscall {
+			b.ReportMetric(float64(sc.P50.Nanoseconds()), "broker-p50-ns")
+		}
 	}
 }
 
@@ -91,14 +101,7 @@ func BenchmarkFstat(b *testing.B) {
 	}
 	w := startWorker(b, br, workerOpts{dir: filepath.Join(T, "ro")})
 	path := filepath.Join(T, "ro/f")
-	w.do("fstatloop 100 %s", path)
-	b.ResetTimer()
-	got := w.do("fstatloop %d %s", b.N, path)
-	b.StopTimer()
-	ns, err := strconv.ParseInt(strings.TrimPrefix(got, "ns="), 10, 64)
-	if err != nil {
-		b.Fatalf("fstatloop: %s", got)
-	}
+	per := workerLoop(b, w, "fstatloop", path)
 	w.stop()
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -111,14 +114,5 @@ func BenchmarkFstat(b *testing.B) {
 	for range n {
 		unix.Fstatat(fd, "", &st, unix.AT_EMPTY_PATH)
 	}
-	native := float64(time.Since(start).Nanoseconds()) / float64(n)
-	per := float64(ns) / float64(b.N)
-	b.ReportMetric(per, "ns/fstat")
-	b.ReportMetric(native, "native-ns/fstat")
-	b.ReportMetric(per/native, "ratio")
-	for _, sc := range br.Metrics().Syscalls {
-		if sc.Name == "newfstatat" {
-			b.ReportMetric(float64(sc.P50.Nanoseconds()), "broker-p50-ns")
-		}
-	}
+	report(b, br, "newfstatat", per, float64(time.Since(start).Nanoseconds())/float64(n))
 }
