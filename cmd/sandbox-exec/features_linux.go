@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -64,4 +65,24 @@ func printFeatures(w io.Writer, f *launcher.Features) {
 	}
 	fmt.Fprintf(w, "\nLandlock ABI %d (errata %#x) handles\n  file system: %s\n  network:     %s\n  scopes:      %s\n",
 		f.Landlock.ABI, f.Landlock.Errata, none(f.Landlock.FS), none(f.Landlock.Net), none(f.Landlock.Scopes))
+	if info, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintf(w, "\nthis binary: %s\n", buildNote(info))
+	}
+}
+
+// buildNote says how this binary was built, as far as start time goes: a
+// start runs three process images of it, and one linked with cgo (Go's
+// default where a C compiler is installed) pays the dynamic loader and
+// libc's start in each.
+func buildNote(info *debug.BuildInfo) string {
+	for _, s := range info.Settings {
+		if s.Key != "CGO_ENABLED" {
+			continue
+		}
+		if s.Value == "1" {
+			return info.GoVersion + ", linked with cgo: every start runs the dynamic loader and libc's start in each of its three process images; build with CGO_ENABLED=0 to start faster"
+		}
+		return info.GoVersion + ", static (CGO_ENABLED=" + s.Value + ")"
+	}
+	return info.GoVersion
 }
