@@ -716,27 +716,39 @@ func flipOpen(n int, good, bad string) string {
 		close(done)
 	}()
 	runtime.LockOSThread()
+	res := tallyOpens(n, addr(&buf[0]), func(fd int, st *unix.Stat_t) bool {
+		rb := make([]byte, 16)
+		k, _ := unix.Read(fd, rb)
+		return st.Ino == secretIno || string(rb[:k]) != "RO"
+	})
+	stop.Store(true)
+	<-done
+	runtime.KeepAlive(buf)
+	return res
+}
+
+// tallyOpens opens the path at p n times with openat(AT_FDCWD, O_RDONLY)
+// and counts the results: denied (any error), escape (escaped reports the
+// opened fd as the wrong file) and ok. The race tests differ only in how
+// they flip the path and what counts as the wrong file.
+func tallyOpens(n int, p uintptr, escaped func(fd int, st *unix.Stat_t) bool) string {
 	var ok, fail, escape int
 	for range n {
-		r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(0xffffff9c), addr(&buf[0]), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(0xffffff9c), p, unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
 		if e != 0 {
 			fail++
 			continue
 		}
 		var st unix.Stat_t
 		unix.Fstat(int(r), &st)
-		rb := make([]byte, 16)
-		k, _ := unix.Read(int(r), rb)
+		bad := escaped(int(r), &st)
 		unix.Close(int(r))
-		if st.Ino == secretIno || string(rb[:k]) != "RO" {
+		if bad {
 			escape++
 			continue
 		}
 		ok++
 	}
-	stop.Store(true)
-	<-done
-	runtime.KeepAlive(buf)
 	return fmt.Sprintf("ok=%d denied=%d escape=%d", ok, fail, escape)
 }
 
@@ -801,25 +813,10 @@ func memfdFlip(n int, good, bad string) string {
 	copy(mem, good)
 	fmt.Printf("SYNC memfd %d %d\n", os.Getpid(), fd)
 	stdinR.ReadByte()
-	var ok, fail, escape int
-	for range n {
-		r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(0xffffff9c), addr(&mem[0]), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
-		if e != 0 {
-			fail++
-			continue
-		}
-		var st unix.Stat_t
-		unix.Fstat(int(r), &st)
-		unix.Close(int(r))
-		if st.Ino == secretIno {
-			escape++
-			continue
-		}
-		ok++
-	}
+	res := tallyOpens(n, addr(&mem[0]), func(_ int, st *unix.Stat_t) bool { return st.Ino == secretIno })
 	fmt.Println("SYNC memfd-done")
 	stdinR.ReadByte()
-	return fmt.Sprintf("ok=%d denied=%d escape=%d", ok, fail, escape)
+	return res
 }
 
 func ticker(hz, secs uint64, path string) string {
