@@ -175,7 +175,7 @@ func checkReport(t *testing.T, rep *launcher.Report, lines []string, cred *sysca
 	}
 	var fds []string
 	for _, fd := range strings.Fields(strings.TrimPrefix(lines[3], "ok ")) {
-		if n, typ, _ := strings.Cut(fd, ":"); typ != "anon" {
+		if n, typ, _ := strings.Cut(fd, ":"); typ != "other" {
 			fds = append(fds, n)
 		}
 	}

@@ -349,7 +349,7 @@ func TestHygiene(t *testing.T) {
 	}
 	for _, fd := range strings.Fields(strings.TrimPrefix(r.line(t, 0), "ok ")) {
 		n, typ, _ := strings.Cut(fd, ":")
-		if n != "0" && n != "1" && n != "2" && n != "3" && typ != "anon" {
+		if n != "0" && n != "1" && n != "2" && n != "3" && typ != "other" {
 			t.Errorf("the worker has fd %s (S-17); want 0, 1, 2, ExtraFiles[0] and its runtime's own", fd)
 		}
 	}

@@ -120,7 +120,7 @@ func doProbe(op []string) string {
 			if err := unix.Fstat(fd, &st); err != nil {
 				continue
 			}
-			out = append(out, fmt.Sprintf("%d:%s", fd, fileType(st.Mode)))
+			out = append(out, fmt.Sprintf("%d:%s", fd, testutil.FileType(st.Mode)))
 		}
 		return "ok " + strings.Join(out, " ")
 	case "openat":
@@ -231,22 +231,4 @@ func doProbe(op []string) string {
 		return line
 	}
 	return "unknown op " + op[0]
-}
-
-func fileType(m uint32) string {
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "dir"
-	case unix.S_IFREG:
-		return "reg"
-	case unix.S_IFCHR:
-		return "chr"
-	case unix.S_IFIFO:
-		return "fifo"
-	case unix.S_IFSOCK:
-		return "sock"
-	case unix.S_IFLNK:
-		return "lnk"
-	}
-	return "anon"
 }
